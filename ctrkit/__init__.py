@@ -1,0 +1,66 @@
+"""ctrkit: Keras-style click-through-rate prediction on PyTorch.
+
+    >>> import ctrkit
+    >>> ctrkit.list_models()        # doctest: +ELLIPSIS
+    ['din', ...]
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, List, Optional, Sequence
+
+__version__ = "0.1.0"
+
+from . import errors
+from .errors import CtrkitError
+from .features import DenseFeat, SparseFeat, VarLenSparseFeat, get_feature_names
+from .registry import (ACTIVATIONS, LAYERS, LOSSES, METRICS, MODELS, OPTIMIZERS, REGULARIZERS,
+                       Registry, register_activation, register_layer, register_loss,
+                       register_metric, register_model, register_optimizer,
+                       register_regularizer)
+from . import layers  # noqa: F401  (registers activations and layers)
+from . import models  # noqa: F401  (registers the built-in models)
+from . import callbacks, metrics, regularizers  # noqa: F401
+from .models.base import BaseModel
+
+
+def list_models(pattern: Optional[str] = None) -> List[str]:
+    """Registered model names, sorted (optionally filtered by a shell pattern like ``'d*'``)."""
+    return MODELS.list(pattern)
+
+
+def build(name: str, features: Sequence[Any], **hparams: Any) -> BaseModel:
+    """Build a registered model: ``ctrkit.build("din", features, att_weight_normalization=True)``.
+
+    Raises:
+        UnknownNameError: ``name`` is not registered (names the closest and lists all).
+        ConfigError: an unknown hyperparameter or an invalid declaration.
+    """
+    cls = MODELS.get(name)
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):  # pragma: no cover
+        sig = None
+    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        accepted = [p for p in list(sig.parameters)[2:]]
+        unknown = sorted(set(hparams) - set(accepted))
+        if unknown:
+            import difflib
+            hints = {u: difflib.get_close_matches(u, accepted, n=1) for u in unknown}
+            hint = "; ".join(f"'{u}' (did you mean '{h[0]}'?)" if h else f"'{u}'"
+                             for u, h in hints.items())
+            raise errors.ConfigError(f"Model '{name}' got unknown hyperparameter(s) {hint}. "
+                                     f"It accepts: {accepted}.")
+    model = cls(features, **hparams)
+    model.registered_name = name.lower()
+    return model
+
+
+__all__ = [
+    "__version__", "build", "list_models", "BaseModel", "SparseFeat", "DenseFeat",
+    "VarLenSparseFeat", "get_feature_names", "Registry", "register_model", "register_layer",
+    "register_activation", "register_metric", "register_loss", "register_optimizer",
+    "register_regularizer", "MODELS", "LAYERS", "ACTIVATIONS", "METRICS", "LOSSES",
+    "OPTIMIZERS", "REGULARIZERS", "CtrkitError", "errors", "callbacks", "metrics",
+    "regularizers",
+]

@@ -1,0 +1,56 @@
+"""One exception hierarchy for ctrkit.
+
+Every error raised for user input derives from :class:`CtrkitError`, so ``except CtrkitError``
+catches all of them. Each also derives from the builtin a Python user would expect
+(``ValueError``, ``TypeError``, ``KeyError``-like lookups are ``ValueError``).
+"""
+from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError as _SkNotFittedError
+
+
+class CtrkitError(Exception):
+    """Base class of every error ctrkit raises on purpose."""
+
+
+class ConfigError(CtrkitError, ValueError):
+    """A declaration or hyperparameter is invalid (caught at construction or ``build``)."""
+
+
+class InputError(CtrkitError, ValueError):
+    """Data passed to ``fit``/``predict``/``evaluate`` does not match the declared features."""
+
+
+class InputTypeError(InputError, TypeError):
+    """Data has the wrong type (e.g. floats or strings for a sparse id feature)."""
+
+
+class UnknownNameError(CtrkitError, ValueError):
+    """A name looked up in a registry is not registered."""
+
+
+class DuplicateNameError(CtrkitError, ValueError):
+    """A name is registered twice without ``override=True``."""
+
+
+class NotCompiledError(CtrkitError, RuntimeError):
+    """``fit``/``evaluate`` was called before ``compile``."""
+
+
+class NotFittedError(CtrkitError, _SkNotFittedError):
+    """An object that must be fitted first (e.g. an encoder) was used before ``fit``."""
+
+
+class CallbackError(CtrkitError, ValueError):
+    """A callback is misconfigured, e.g. monitors a key that ``fit`` never logs."""
+
+
+class SerializationError(CtrkitError, ValueError):
+    """A saved file is missing, truncated, tampered with or of a newer format."""
+
+
+__all__ = [
+    "CtrkitError", "ConfigError", "InputError", "InputTypeError", "UnknownNameError",
+    "DuplicateNameError", "NotCompiledError", "NotFittedError", "CallbackError",
+    "SerializationError",
+]

@@ -1,0 +1,5 @@
+"""Public metric API: the :class:`Metric` type, lookup by name and registration."""
+from .registry import register_metric
+from .training.metrics import Metric, get_metric, get_metrics, metric_direction
+
+__all__ = ["Metric", "get_metric", "get_metrics", "metric_direction", "register_metric"]

@@ -1,0 +1,222 @@
+"""The contract every ctrkit model meets, and the Keras-style methods it inherits.
+
+A model subclasses :class:`BaseModel`, builds its layers in ``__init__`` and implements
+``forward(batch) -> logits (B,)`` where ``batch`` maps feature names to tensors (ids int64
+(B,) or (B, T), lengths int64 (B,), dense float32 (B, D)). ``compile``/``fit``/``evaluate``/
+``predict`` delegate to the generic :class:`~ctrkit.training.trainer.Trainer`.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
+from ..inputs import prepare_inputs
+from ..layers.embedding import EmbeddingTables
+from ..layers.head import PredictionHead, check_task
+from ..layers.pooling import masked_pool, sequence_mask
+from ..training.callbacks import CallbackList, History, check_callbacks
+from ..training.regularizers import create_regularizer
+from ..training.trainer import Trainer, predict_logits, require_trainer
+
+
+def resolve_device(device: Any) -> torch.device:
+    """'cpu' | 'cuda' | 'cuda:N' | 'auto' | torch.device -> torch.device (checked)."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}.") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but CUDA is not available here; use device='cpu' "
+                          f"or device='auto'.")
+    return dev
+
+
+class BaseModel(nn.Module):
+    """Base of every model: features, embedding tables, head, regularization, Keras methods.
+
+    Args:
+        features: the feature declarations.
+        task: ``'binary'`` (sigmoid output, logloss) or ``'regression'``.
+        l2_reg_embedding: strength of the embedding regularizer.
+        embedding_regularizer: name in the regularizer registry (``'l2'``: whole-table L2 each
+            step, DeepCTR's behaviour) or a Regularizer instance.
+        init_std: std of the normal initialisation of embeddings and weights.
+        seed: makes construction and training reproducible, without touching the global RNG.
+        device: ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'``.
+        table_of: feature name -> embedding table, overriding ``embedding_name``.
+    """
+
+    #: the registered name (set by ``ctrkit.build``/``register_model``).
+    registered_name: Optional[str] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__init__
+        sig = inspect.signature(init)
+
+        @functools.wraps(init)
+        def wrapped(self, *args: Any, **kw: Any) -> None:
+            if self.__dict__.get("_ctrkit_in_init"):
+                return init(self, *args, **kw)
+            bound = sig.bind(self, *args, **kw)
+            bound.apply_defaults()
+            params = dict(bound.arguments)
+            params.pop("self", None)
+            extra = params.pop(next(k for k, p in sig.parameters.items()
+                                    if p.kind is p.VAR_KEYWORD), {}) if any(
+                p.kind is p.VAR_KEYWORD for p in sig.parameters.values()) else {}
+            params.update(extra)
+            seed = params.get("seed", 1024)
+            object.__setattr__(self, "_ctrkit_in_init", True)
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(int(seed) if seed is not None else 0)
+                    init(self, *args, **kw)
+            finally:
+                object.__setattr__(self, "_ctrkit_in_init", False)
+            first = next(iter(params))
+            self.hparams = {k: v for k, v in params.items() if k != first}
+            self.to(self.device)
+
+        cls.__init__ = wrapped
+
+    def __init__(self, features: Sequence[Feature], *, task: str = "binary",
+                 l2_reg_embedding: float = 1e-6, embedding_regularizer: Any = "l2",
+                 init_std: float = 1e-4, seed: Optional[int] = 1024, device: Any = "cpu",
+                 table_of: Optional[Dict[str, str]] = None) -> None:
+        super().__init__()
+        self.features: List[Feature] = validate_features(features)
+        self.task = check_task(task)
+        if float(l2_reg_embedding) < 0:
+            raise ConfigError(f"l2_reg_embedding must be >= 0, got {l2_reg_embedding!r}.")
+        if not float(init_std) >= 0:
+            raise ConfigError(f"init_std must be >= 0, got {init_std!r}.")
+        self.device = resolve_device(device)
+        self.seed = seed
+        self.rng = torch.Generator()
+        self.rng.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2 ** 62))
+        self.init_std = float(init_std)
+        self.embeddings = EmbeddingTables(self._sorted(self.features), table_of, self.init_std)
+        self.regularizer = create_regularizer(embedding_regularizer, float(l2_reg_embedding))
+        self.head = PredictionHead(self.task)
+        self.trainer: Optional[Trainer] = None
+        self.stop_training = False
+
+    # ----------------------------------------------------------------- helpers for models
+    @staticmethod
+    def _sorted(features: Sequence[Feature]) -> List[Feature]:
+        """Features in name order: layouts never depend on the order of the feature list."""
+        return sorted(features, key=lambda f: f.name)
+
+    def features_of(self, kind: type) -> List[Feature]:
+        return [f for f in self._sorted(self.features) if type(f) is kind]
+
+    def sequence_mask(self, batch: Dict[str, torch.Tensor], f: VarLenSparseFeat) -> torch.Tensor:
+        """(B, T) valid positions of sequence ``f`` (from its length column, else ids != 0)."""
+        return sequence_mask(batch[f.name], batch[f.length_name] if f.length_name else None)
+
+    def embed_sparse(self, batch, feats: Sequence[SparseFeat]) -> List[torch.Tensor]:
+        return [self.embeddings.lookup(f.name, batch[f.name]) for f in feats]
+
+    def pool_sequences(self, batch, feats: Sequence[VarLenSparseFeat]) -> List[torch.Tensor]:
+        return [masked_pool(self.embeddings.lookup(f.name, batch[f.name]),
+                            self.sequence_mask(batch, f), f.combiner) for f in feats]
+
+    def dense_values(self, batch, feats: Sequence[DenseFeat]) -> List[torch.Tensor]:
+        return [batch[f.name] for f in feats]
+
+    def regularization_loss(self, batch: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
+        """Embedding regularizer + every sub-module's ``l2_penalty()`` (None when all are 0)."""
+        terms = [self.regularizer.penalty(self, batch)]
+        terms += [m.l2_penalty() for m in self.modules() if hasattr(m, "l2_penalty")
+                  and getattr(m, "l2_reg", 0.0)]
+        terms = [t for t in terms if t is not None]
+        return sum(terms) if terms else None
+
+    def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(batch).")
+
+    # ----------------------------------------------------------------- Keras-style API
+    def compile(self, optimizer: Any = "adam", loss: Any = "binary_crossentropy",
+                metrics: Optional[Sequence[Any]] = None, lr: Optional[float] = None,
+                clipnorm: Optional[float] = None, gauc_group: Optional[str] = None) -> None:
+        """Choose optimizer, loss and metrics (names or objects). See :class:`Trainer`."""
+        if self.task == "regression" and loss == "binary_crossentropy":
+            loss = "mse"
+        self.trainer = Trainer(self, optimizer, loss, metrics, lr=lr, clipnorm=clipnorm,
+                               gauc_group=gauc_group)
+
+    def fit(self, x=None, y=None, batch_size: Optional[int] = None, epochs: int = 1,
+            verbose: int = 1, initial_epoch: int = 0, validation_split: float = 0.0,
+            validation_data=None, shuffle: bool = True, callbacks=None,
+            sample_weight=None) -> History:
+        """Train; returns a :class:`History` (``history.history['loss']``: one float/epoch).
+
+        Calling ``fit`` again continues from the current weights and optimizer state.
+        ``validation_split`` holds out the *last* fraction of rows, before shuffling.
+
+        Raises:
+            NotCompiledError: ``compile`` was not called.
+            InputError: bad data (nothing is trained then).
+        """
+        return require_trainer(self).fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+            initial_epoch=initial_epoch, validation_split=validation_split,
+            validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
+            sample_weight=sample_weight)
+
+    def evaluate(self, x, y, batch_size: int = 256, sample_weight=None, verbose: int = 0,
+                 callbacks=None) -> Dict[str, float]:
+        """``{'loss': ..., <metric>: ...}`` over all rows of ``x``."""
+        return require_trainer(self).evaluate(x, y, batch_size=batch_size,
+                                              sample_weight=sample_weight, verbose=verbose,
+                                              callbacks=callbacks)
+
+    def predict(self, x, batch_size: int = 256, callbacks=None) -> np.ndarray:
+        """Predictions as a float64 numpy array of shape (N, 1), as DeepCTR returns them
+        (probabilities for ``task='binary'``). Runs in eval mode without autograd."""
+        if isinstance(batch_size, bool) or int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        cols = prepare_inputs(self.features, x)
+        cbs = CallbackList(check_callbacks(callbacks))
+        cbs.set_model(self)
+        cbs.on_predict_begin()
+        logits = predict_logits(self, cols, int(batch_size), cbs)
+        cbs.on_predict_end()
+        return self.head.output(logits).double().numpy().reshape(-1, 1)
+
+    def example_batch(self, n: int = 2) -> Dict[str, torch.Tensor]:
+        """A valid all-zeros batch of ``n`` rows (lengths 1), for summaries and tracing."""
+        batch: Dict[str, torch.Tensor] = {}
+        for f in self.features:
+            if isinstance(f, DenseFeat):
+                batch[f.name] = torch.zeros(n, f.dimension)
+            elif isinstance(f, VarLenSparseFeat):
+                batch[f.name] = torch.zeros(n, f.maxlen, dtype=torch.long)
+                if f.length_name:
+                    batch[f.length_name] = torch.ones(n, dtype=torch.long)
+            else:
+                batch[f.name] = torch.zeros(n, dtype=torch.long)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def summary(self, **kwargs: Any):
+        """Print and return a torchinfo summary (layers, output shapes, parameter counts)."""
+        import torchinfo
+        was = self.training
+        try:
+            return torchinfo.summary(self, input_data=[self.example_batch()],
+                                     device=self.device, verbose=kwargs.pop("verbose", 1),
+                                     **kwargs)
+        finally:
+            self.train(was)

@@ -1,0 +1,125 @@
+"""DIN's local activation unit and attention pooling.
+
+The unit scores each behaviour k against the candidate q with an MLP over
+``[q, k, q − k, q ⊙ k]``. Its first layer is evaluated with the exact identity
+``W·[q, k, q−k, q⊙k] = (W1+W3)q + (W2−W3)k + W4(q⊙k)`` (the query term once per row), and only
+on valid (non-padded) positions, so padding costs nothing and never reaches Dice's statistics.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...registry import LAYERS
+from ...layers.activations import activation_takes_mask, create_activation
+
+
+@LAYERS.register("din_local_activation_unit")
+class LocalActivationUnit(nn.Module):
+    """Scores behaviours against a candidate.
+
+    Args:
+        emb_dim: E, the width of q and k.
+        hidden_units: widths of the MLP (paper/DeepCTR default (64, 16)).
+        activation: activation name or module class (default Dice).
+        dropout: dropout after each hidden layer.
+        init_std: std of the weight initialisation.
+        fused: use the split-weight identity (exact); False evaluates the plain concat.
+
+    Shapes: ``forward(q (N, E), k (N, E)) -> (N,)`` for N (query, key) pairs;
+    ``score_rows(q (B, E), keys (M, E), rows (M,)) -> (M,)`` pairs key i with ``q[rows[i]]``.
+    """
+
+    def __init__(self, emb_dim: int, hidden_units: Sequence[int] = (64, 16),
+                 activation: Union[str, type] = "dice", dropout: float = 0.0,
+                 init_std: float = 1e-4, fused: bool = True) -> None:
+        super().__init__()
+        from ...errors import ConfigError
+        hidden_units = list(hidden_units)
+        if not hidden_units or any(int(h) < 1 for h in hidden_units):
+            raise ConfigError(f"att_hidden_size must be a non-empty list of positive widths, "
+                              f"got {hidden_units!r}.")
+        self.emb_dim = int(emb_dim)
+        dims = [4 * self.emb_dim] + [int(h) for h in hidden_units]
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.activations = nn.ModuleList(create_activation(activation, d) for d in dims[1:])
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out = nn.Linear(dims[-1], 1)
+        self.fused = fused
+        for lin in list(self.linears) + [self.out]:
+            nn.init.normal_(lin.weight, mean=0.0, std=init_std)
+            nn.init.zeros_(lin.bias)
+
+    def _first_layer(self, q_rows: torch.Tensor, k: torch.Tensor, q: torch.Tensor,
+                     rows: Optional[torch.Tensor]) -> torch.Tensor:
+        lin = self.linears[0]
+        if not self.fused:
+            return lin(torch.cat([q_rows, k, q_rows - k, q_rows * k], dim=-1))
+        w1, w2, w3, w4 = lin.weight.split(self.emb_dim, dim=1)
+        q_term = F.linear(q, w1 + w3, lin.bias)
+        if rows is not None:
+            q_term = q_term.index_select(0, rows)
+        return q_term + F.linear(k, w2 - w3) + F.linear(q_rows * k, w4)
+
+    def score_rows(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        q_rows = q.index_select(0, rows)
+        h = self._first_layer(q_rows, keys, q, rows)
+        for i, act in enumerate(self.activations):
+            if i:
+                h = self.linears[i](h)
+            h = self.dropout(act(h))
+        return self.out(h).squeeze(-1)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return self.score_rows(q, k, torch.arange(q.shape[0], device=q.device))
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over valid positions of each row; rows with no valid position give zeros."""
+    empty = ~mask.any(1, keepdim=True)
+    filled = scores.masked_fill(~mask, float("-inf")).masked_fill(empty, 0.0)
+    return torch.softmax(filled, dim=1) * mask
+
+
+@LAYERS.register("din_attention_pooling")
+class AttentionPooling(nn.Module):
+    """Weighted sum of behaviour embeddings, weights from a :class:`LocalActivationUnit`.
+
+    Without weight normalization (paper default) the raw scores weight the keys; with it, a
+    softmax over the valid positions. Padded positions get weight exactly 0 and are never fed
+    to the unit; a row with no history pools to a zero vector.
+
+    Shapes: ``q (B, E), keys (B, T, E), mask (B, T) -> (B, E)``, and with
+    ``return_weights=True`` also the (B, T) weights.
+    """
+
+    def __init__(self, emb_dim: int, hidden_units: Sequence[int] = (64, 16),
+                 activation: Union[str, type] = "dice", weight_normalization: bool = False,
+                 dropout: float = 0.0, init_std: float = 1e-4, fused: bool = True) -> None:
+        super().__init__()
+        self.unit = LocalActivationUnit(emb_dim, hidden_units, activation, dropout, init_std,
+                                        fused)
+        self.weight_normalization = bool(weight_normalization)
+
+    def forward(self, q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
+                return_weights: bool = False
+                ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        b, t, e = keys.shape
+        rows, cols = mask.nonzero(as_tuple=True)
+        k_valid = keys[rows, cols]
+        s_valid = self.unit.score_rows(q, k_valid, rows)
+        if self.weight_normalization:
+            scores = keys.new_zeros(b, t).index_put((rows, cols), s_valid)
+            weights = masked_softmax(scores, mask)
+            w_valid = weights[rows, cols]
+        else:
+            w_valid = s_valid
+        pooled = keys.new_zeros(b, e).index_add(0, rows, k_valid * w_valid.unsqueeze(-1))
+        if not return_weights:
+            return pooled
+        if not self.weight_normalization:
+            weights = keys.new_zeros(b, t).index_put((rows, cols), s_valid)
+        return pooled, weights

@@ -1,0 +1,198 @@
+"""DIN: Deep Interest Network (Zhou et al., KDD 2018, arXiv 1706.06978)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import ConfigError
+from ...features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
+from ...inputs import prepare_inputs
+from ...layers.mlp import MLP
+from ...registry import MODELS
+from ..base import BaseModel
+from .attention import AttentionPooling
+
+
+def find_history_pairs(features: Sequence[Feature],
+                       history_feature_list: Optional[Sequence[str]] = None
+                       ) -> List[Tuple[SparseFeat, VarLenSparseFeat]]:
+    """Pair each candidate feature X with its behaviour sequence, by name.
+
+    The sequence of X is ``hist_X`` or, failing that, the one sequence declared with X's
+    ``embedding_name``. Without ``history_feature_list`` every SparseFeat that has such a
+    sequence is a candidate. Pairs come back sorted by candidate name, so the order of the
+    feature list never matters.
+
+    Raises:
+        ConfigError: a named candidate is not a SparseFeat or has no sequence, a pair's
+            embedding dims differ, or no pair exists at all.
+    """
+    by_name = {f.name: f for f in features}
+    seqs = [f for f in features if isinstance(f, VarLenSparseFeat)]
+
+    def sequence_for(x: SparseFeat) -> Optional[VarLenSparseFeat]:
+        hist = by_name.get("hist_" + x.name)
+        if isinstance(hist, VarLenSparseFeat):
+            return hist
+        same = [s for s in seqs if s.embedding_name == x.embedding_name]
+        return same[0] if len(same) == 1 else None
+
+    if history_feature_list is None:
+        cands = [f for f in features if type(f) is SparseFeat and sequence_for(f) is not None]
+    else:
+        if isinstance(history_feature_list, str):
+            history_feature_list = [history_feature_list]
+        cands = []
+        for name in history_feature_list:
+            f = by_name.get(name)
+            if type(f) is not SparseFeat:
+                raise ConfigError(
+                    f"history_feature_list names '{name}', which is "
+                    f"{'not a declared feature' if f is None else 'not a SparseFeat'}; it must "
+                    f"name candidate SparseFeats such as {[g.name for g in features if type(g) is SparseFeat]}.")
+            if sequence_for(f) is None:
+                raise ConfigError(
+                    f"history_feature_list names '{name}' but no behaviour sequence matches it: "
+                    f"declare VarLenSparseFeat(SparseFeat('hist_{name}', ...), maxlen) or a "
+                    f"sequence with embedding_name='{f.embedding_name}'.")
+            cands.append(f)
+    pairs = sorted(((x, sequence_for(x)) for x in cands), key=lambda p: p[0].name)
+    if not pairs:
+        raise ConfigError(
+            "DIN found no (candidate, behaviour sequence) pair: declare a VarLenSparseFeat "
+            "named 'hist_<candidate>' (e.g. 'hist_item' for 'item'), or pass "
+            "history_feature_list=[...].")
+    used = [s.name for _, s in pairs]
+    if len(set(used)) != len(used):
+        raise ConfigError(f"Two candidates were paired with the same sequence ({used}); name "
+                          f"the pairs with hist_<candidate> or history_feature_list.")
+    for x, s in pairs:
+        if x.embedding_dim != s.embedding_dim:
+            raise ConfigError(
+                f"DIN pairs candidate '{x.name}' (embedding_dim {x.embedding_dim}) with history "
+                f"'{s.name}' (embedding_dim {s.embedding_dim}); attention needs equal dims.")
+    first = pairs[0][1]
+    for _, s in pairs[1:]:
+        if (s.maxlen, s.length_name) != (first.maxlen, first.length_name):
+            raise ConfigError(
+                f"DIN attends over all history sequences together, so they need one maxlen and "
+                f"one length_name: '{first.name}' has {first.maxlen}/{first.length_name!r}, "
+                f"'{s.name}' has {s.maxlen}/{s.length_name!r}.")
+    return pairs
+
+
+@MODELS.register("din")
+class DIN(BaseModel):
+    """Deep Interest Network.
+
+    The candidate's embeddings (concatenated over the history pairs) attend over the user's
+    behaviour sequence with a local activation unit; the pooled interest vector joins the other
+    embeddings, pooled sequences and dense values in an MLP.
+
+    Args:
+        dnn_feature_columns: all feature declarations (DeepCTR's name for them).
+        history_feature_list: candidate feature names (``['item', 'item_gender']``); inferred
+            from ``hist_X`` or a shared ``embedding_name`` when None. Pairs are matched by name.
+        dnn_use_bn, dnn_hidden_units, dnn_activation, dnn_dropout, l2_reg_dnn: the top MLP.
+        att_hidden_size, att_activation: the local activation unit's MLP (default (64, 16),
+            Dice).
+        att_weight_normalization: softmax the attention scores over valid positions (False:
+            raw scores, as the paper).
+        share_history_embeddings: a history sequence whose ``embedding_name`` was not set
+            explicitly looks up its candidate's table (the paper's shared goods embeddings);
+            False keeps DeepCTR's separate tables.
+        fused_attention: evaluate the unit's first layer with the exact split-weight identity
+            (False: the plain concat; same function, more FLOPs).
+        l2_reg_embedding, embedding_regularizer, init_std, seed, task, device: see BaseModel.
+        gpus: accepted for DeepCTR compatibility; must be None (see the README on scaling out).
+
+    Example:
+        >>> import ctrkit
+        >>> model = ctrkit.build("din", features)          # doctest: +SKIP
+    """
+
+    def __init__(self, dnn_feature_columns: Sequence[Feature],
+                 history_feature_list: Optional[Sequence[str]] = None,
+                 dnn_use_bn: bool = False, dnn_hidden_units: Sequence[int] = (256, 128),
+                 dnn_activation: Union[str, type] = "relu",
+                 att_hidden_size: Sequence[int] = (64, 16),
+                 att_activation: Union[str, type] = "dice",
+                 att_weight_normalization: bool = False, l2_reg_dnn: float = 0.0,
+                 l2_reg_embedding: float = 1e-6, dnn_dropout: float = 0.0,
+                 init_std: float = 1e-4, seed: Optional[int] = 1024, task: str = "binary",
+                 device: Any = "cpu", gpus: Any = None,
+                 share_history_embeddings: bool = True, fused_attention: bool = True,
+                 embedding_regularizer: Any = "l2") -> None:
+        if gpus is not None:
+            raise ConfigError("gpus is not supported; pass device='cuda:N', or launch with "
+                              "torchrun for data parallelism.")
+        features = validate_features(dnn_feature_columns)
+        pairs = find_history_pairs(features, history_feature_list)
+        table_of = {}
+        if share_history_embeddings:
+            for x, s in pairs:
+                if not s.embedding_name_given:
+                    table_of[s.name] = x.embedding_name
+        super().__init__(features, task=task, l2_reg_embedding=l2_reg_embedding,
+                         embedding_regularizer=embedding_regularizer, init_std=init_std,
+                         seed=seed, device=device, table_of=table_of)
+        self.pairs = pairs
+        self.history_feature_list = [x.name for x, _ in pairs]
+        paired = {s.name for _, s in pairs}
+        self.sparse = self.features_of(SparseFeat)
+        self.other_sequences = [f for f in self.features_of(VarLenSparseFeat)
+                                if f.name not in paired]
+        self.dense = self.features_of(DenseFeat)
+        att_dim = sum(x.embedding_dim for x, _ in pairs)
+        self.attention = AttentionPooling(att_dim, att_hidden_size, att_activation,
+                                          att_weight_normalization, init_std=init_std,
+                                          fused=fused_attention)
+        dnn_in = (sum(f.embedding_dim for f in self.sparse)
+                  + sum(f.embedding_dim for f in self.other_sequences)
+                  + att_dim + sum(f.dimension for f in self.dense))
+        self.dnn = MLP(dnn_in, dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn,
+                       l2_reg_dnn, init_std)
+        self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)
+        nn.init.normal_(self.dnn_linear.weight, mean=0.0, std=init_std)
+
+    def _attend(self, batch: Dict[str, torch.Tensor], emb: Dict[str, torch.Tensor],
+                return_weights: bool = False):
+        q = torch.cat([emb[x.name] for x, _ in self.pairs], dim=-1)
+        keys = torch.cat([self.embeddings.lookup(s.name, batch[s.name]) for _, s in self.pairs],
+                         dim=-1)
+        mask = self.sequence_mask(batch, self.pairs[0][1])
+        return self.attention(q, keys, mask, return_weights=return_weights)
+
+    def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """``batch`` of B rows -> logits (B,)."""
+        emb = dict(zip((f.name for f in self.sparse), self.embed_sparse(batch, self.sparse)))
+        interest = self._attend(batch, emb)
+        parts = ([emb[f.name] for f in self.sparse] + self.pool_sequences(batch, self.other_sequences)
+                 + [interest] + self.dense_values(batch, self.dense))
+        h = self.dnn(torch.cat(parts, dim=-1))
+        return self.head(self.dnn_linear(h).squeeze(-1))
+
+    def explain(self, x, batch_size: int = 1024) -> np.ndarray:
+        """Attention weight of every history position for every row, shape (N, T).
+
+        Padded positions are exactly 0. Weights are raw scores unless the model uses
+        ``att_weight_normalization`` (then each row with history sums to 1). Eval mode.
+        """
+        cols = prepare_inputs(self.features, x)
+        was = self.training
+        self.eval()
+        out = []
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(cols), batch_size):
+                    idx = torch.arange(start, min(start + batch_size, len(cols)))
+                    batch = cols.take(idx, self.device)
+                    emb = {x.name: self.embeddings.lookup(x.name, batch[x.name])
+                           for x, _ in self.pairs}
+                    out.append(self._attend(batch, emb, return_weights=True)[1].float().cpu())
+        finally:
+            self.train(was)
+        return torch.cat(out).numpy()

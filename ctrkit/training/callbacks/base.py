@@ -1,0 +1,92 @@
+"""The callback protocol: a base class with empty hooks, and the list that calls them in order."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional
+
+from ...errors import CallbackError
+
+
+class Callback:
+    """Base class for callbacks: override any hook; all of them do nothing by default.
+
+    ``self.model`` is the model being trained (set by :meth:`set_model`) and ``self.params``
+    holds ``epochs``, ``steps``, ``batch_size``, ``samples``, ``verbose`` and ``metrics``.
+    Batch logs carry ``loss``; epoch logs carry ``loss``, every metric and every ``val_*`` key.
+    Stop training by setting ``self.model.stop_training = True``.
+
+    Example:
+        >>> class PrintLoss(Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         print(epoch, logs["loss"])
+    """
+
+    def __init__(self) -> None:
+        self.model = None
+        self.params: Dict[str, Any] = {}
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def set_params(self, params: Dict[str, Any]) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_train_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_test_begin(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_test_end(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_test_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_predict_begin(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_predict_end(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
+
+
+HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
+
+
+class CallbackList:
+    """Calls each hook on every callback, in list order."""
+
+    def __init__(self, callbacks: Optional[Iterable[Callback]] = None) -> None:
+        self.callbacks: List[Callback] = list(check_callbacks(callbacks))
+
+    def set_model(self, model) -> None:
+        for c in self.callbacks:
+            c.set_model(model)
+
+    def set_params(self, params: Dict[str, Any]) -> None:
+        for c in self.callbacks:
+            c.set_params(params)
+
+    def __getattr__(self, hook: str):
+        if hook not in HOOKS:
+            raise AttributeError(hook)
+
+        def call(*args: Any) -> None:
+            for c in self.callbacks:
+                getattr(c, hook)(*args)
+        return call
+
+    def __iter__(self):
+        return iter(self.callbacks)
+
+
+def check_callbacks(callbacks: Optional[Iterable[Any]]) -> List[Callback]:
+    """Return ``callbacks`` as a list, refusing anything that is not a :class:`Callback`."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        callbacks = [callbacks]
+    out = []
+    for i, c in enumerate(callbacks):
+        if not isinstance(c, Callback):
+            raise CallbackError(
+                f"callbacks[{i}] is {c!r} ({type(c).__name__}), not a ctrkit.callbacks.Callback. "
+                f"Subclass ctrkit.callbacks.Callback, or wrap functions in LambdaCallback.")
+        out.append(c)
+    return out

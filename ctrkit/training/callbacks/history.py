@@ -1,0 +1,40 @@
+"""History: records every epoch's logs; returned by ``fit``."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+from .base import Callback
+
+
+class History(Callback):
+    """Records epoch logs: ``history.history['loss']`` is one float per epoch.
+
+    Calling ``fit`` again on the same model continues the same History (Keras semantics for
+    ``model.history`` are per call; ctrkit returns a fresh History per ``fit``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: Dict[str, List[float]] = {}
+        self.epoch: List[int] = []
+
+    def on_train_begin(self, logs=None) -> None:
+        self.history, self.epoch = {}, []
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+    def plot(self, keys: Sequence[str] = ("loss",), path: Optional[str] = None):
+        """Plot ``keys`` (and their ``val_`` twins) per epoch; save a PNG when ``path`` is given.
+
+        Returns:
+            the matplotlib ``Figure``.
+
+        Raises:
+            ImportError: matplotlib is not installed (``pip install ctrkit[plot]``).
+            KeyError: a key that was never logged (lists the logged keys).
+        """
+        from ...plot import plot_history
+        return plot_history(self, keys=keys, path=path)

@@ -1,0 +1,132 @@
+"""Metrics by name, each with a direction, computed once over a whole epoch's predictions.
+
+A metric is a :class:`Metric`: ``fn(y_true, y_pred, sample_weight=None, groups=None) -> float``
+on numpy arrays of probabilities (binary task) or values (regression), plus ``direction``
+(``'max'`` or ``'min'``) that ``EarlyStopping(mode='auto')`` and friends read.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence, Union
+
+import numpy as np
+from sklearn import metrics as skm
+
+from ..errors import ConfigError
+from ..registry import METRICS
+
+EPS = 1e-7
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named metric.
+
+    Args:
+        name: the key under which it is logged (``val_`` is prefixed for validation).
+        fn: ``fn(y_true, y_pred, sample_weight=None, groups=None) -> float``.
+        direction: ``'max'`` if higher is better, ``'min'`` otherwise.
+        needs_groups: the metric needs a group id per row (e.g. GAUC's user).
+        group: the feature that supplies the groups, when ``needs_groups``.
+    """
+
+    name: str
+    fn: Callable[..., float]
+    direction: str = "max"
+    needs_groups: bool = False
+    group: Optional[str] = None
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight=None,
+                 groups=None) -> float:
+        return float(self.fn(y_true, y_pred, sample_weight=sample_weight, groups=groups))
+
+
+def _auc(y, p, sample_weight=None, groups=None):
+    if len(np.unique(y)) < 2:
+        warnings.warn("AUC is undefined when all labels are one class; logging NaN.",
+                      RuntimeWarning, stacklevel=3)
+        return float("nan")
+    return skm.roc_auc_score(y, p, sample_weight=sample_weight)
+
+
+def _logloss(y, p, sample_weight=None, groups=None):
+    p = np.clip(p, EPS, 1 - EPS)
+    losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return float(np.average(losses, weights=sample_weight))
+
+
+def _mse(y, p, sample_weight=None, groups=None):
+    return float(np.average((y - p) ** 2, weights=sample_weight))
+
+
+def _mae(y, p, sample_weight=None, groups=None):
+    return float(np.average(np.abs(y - p), weights=sample_weight))
+
+
+def _accuracy(y, p, sample_weight=None, groups=None):
+    return float(np.average((p >= 0.5) == (y >= 0.5), weights=sample_weight))
+
+
+for _m in (Metric("auc", _auc, "max"),
+           Metric("binary_crossentropy", _logloss, "min"),
+           Metric("logloss", _logloss, "min"),
+           Metric("mse", _mse, "min"),
+           Metric("mae", _mae, "min"),
+           Metric("accuracy", _accuracy, "max")):
+    METRICS.register(_m.name, _m)
+
+
+def get_metric(spec: Union[str, Metric, Callable[..., float]]) -> Metric:
+    """Resolve a metric name, :class:`Metric` or plain callable ``fn(y_true, y_pred)``.
+
+    Raises:
+        UnknownNameError: unknown name (never silently dropped).
+    """
+    if isinstance(spec, Metric):
+        return spec
+    if isinstance(spec, str):
+        m = METRICS.get(spec)
+        if isinstance(m, Metric):
+            return m if m.name == spec else Metric(spec, m.fn, m.direction, m.needs_groups, m.group)
+        if callable(m):  # a factory such as a GAUC class: build it with defaults
+            built = m()
+            if not isinstance(built, Metric):
+                raise ConfigError(f"Metric factory '{spec}' returned {built!r}, not a Metric.")
+            return built
+    if callable(spec):
+        name = getattr(spec, "__name__", type(spec).__name__)
+
+        def _call(y, p, sample_weight=None, groups=None, _f=spec):
+            return _f(y, p)
+        return Metric(name, _call, "max")
+    raise ConfigError(f"A metric must be a name, a ctrkit Metric or a callable, got {spec!r}.")
+
+
+def get_metrics(specs: Optional[Sequence[Any]]) -> List[Metric]:
+    if specs is None:
+        return []
+    if isinstance(specs, (str, Metric)) or callable(specs):
+        specs = [specs]
+    out = [get_metric(s) for s in specs]
+    names = [m.name for m in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"metrics lists {dup} more than once; list each metric once.")
+    return out
+
+
+def metric_direction(key: str) -> Optional[str]:
+    """Direction of a logged key (``val_auc`` -> ``'max'``, ``loss`` -> ``'min'``), or None."""
+    base = key[4:] if key.startswith("val_") else key
+    if base in ("loss", "reg_loss"):
+        return "min"
+    if base in METRICS:
+        m = METRICS.get(base)
+        if isinstance(m, Metric):
+            return m.direction
+        return getattr(m, "direction", None)
+    return None
+
+
+__all__ = ["Metric", "get_metric", "get_metrics", "metric_direction"]

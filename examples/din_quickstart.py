@@ -1,0 +1,44 @@
+"""The DeepCTR-Torch DIN tutorial, ported to ctrkit by changing imports and the constructor.
+
+Run: python examples/din_quickstart.py
+"""
+import numpy as np
+
+import ctrkit
+from ctrkit import DenseFeat, SparseFeat, VarLenSparseFeat, get_feature_names
+
+
+def get_xy_fd():
+    feature_columns = [SparseFeat('user', 3, embedding_dim=8), SparseFeat('gender', 2, embedding_dim=8),
+                       SparseFeat('item', 3 + 1, embedding_dim=8),
+                       SparseFeat('item_gender', 2 + 1, embedding_dim=8), DenseFeat('score', 1)]
+    feature_columns += [
+        VarLenSparseFeat(SparseFeat('hist_item', 3 + 1, embedding_dim=8), 4, length_name="seq_length"),
+        VarLenSparseFeat(SparseFeat('hist_item_gender', 2 + 1, embedding_dim=8), 4, length_name="seq_length")]
+    behavior_feature_list = ["item", "item_gender"]
+    uid = np.array([0, 1, 2])
+    ugender = np.array([0, 1, 0])
+    iid = np.array([1, 2, 3])  # 0 is mask value
+    igender = np.array([1, 2, 1])  # 0 is mask value
+    score = np.array([0.1, 0.2, 0.3])
+
+    hist_iid = np.array([[1, 2, 3, 0], [3, 2, 1, 0], [1, 2, 0, 0]])
+    hist_igender = np.array([[1, 1, 2, 0], [2, 1, 1, 0], [2, 1, 0, 0]])
+    behavior_length = np.array([3, 3, 2])
+
+    feature_dict = {'user': uid, 'gender': ugender, 'item': iid, 'item_gender': igender,
+                    'hist_item': hist_iid, 'hist_item_gender': hist_igender, 'score': score,
+                    "seq_length": behavior_length}
+    x = {name: feature_dict[name] for name in get_feature_names(feature_columns)}
+    y = np.array([1, 0, 1])
+    return x, y, feature_columns, behavior_feature_list
+
+
+if __name__ == "__main__":
+    x, y, feature_columns, behavior_feature_list = get_xy_fd()
+    model = ctrkit.build("din", feature_columns, history_feature_list=behavior_feature_list,
+                         att_weight_normalization=True)
+    model.compile('adagrad', 'binary_crossentropy', metrics=['binary_crossentropy', 'auc'])
+    history = model.fit(x, y, batch_size=3, epochs=10, verbose=2, validation_split=0.0)
+    print("loss per epoch:", [round(v, 4) for v in history.history["loss"]])
+    print("predictions:", model.predict(x).ravel())
