@@ -118,6 +118,23 @@ def _rows(name: str, arr: np.ndarray, n: Optional[int]) -> int:
     return arr.shape[0]
 
 
+def _check_row_counts(data: Mapping[str, Any], keys: List[str]) -> None:
+    counts = {}
+    for k in keys:
+        try:
+            counts[k] = len(data[k])
+        except TypeError:
+            continue  # scalars are reported by the per-feature checks
+    if len(set(counts.values())) > 1:
+        values = list(counts.values())
+        common = max(set(values), key=values.count)
+        odd = {k: c for k, c in counts.items() if c != common}
+        raise InputError(
+            "Inputs have different row counts: "
+            + ", ".join(f"feature '{k}' has {c} rows" for k, c in odd.items())
+            + f" but the other inputs have {common}; every input must have one entry per row.")
+
+
 class Columns:
     """Validated inputs: a dict of CPU tensors with the same number of rows.
 
@@ -168,6 +185,7 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
     if missing:
         raise InputError(f"x is missing feature(s) {missing}. The model needs {needed}; "
                          f"x has {sorted(map(str, data))}.")
+    _check_row_counts(data, list(needed) + [k for k in extra if k in data])
     lengths: Dict[str, VarLenSparseFeat] = {}
     for f in features:
         arr = _to_numpy(data[f.name], f.name)
