@@ -23,7 +23,8 @@ class MLP(nn.Module):
         use_bn: batch-normalise each layer's pre-activation.
         l2_reg: strength of the L2 penalty on the weight matrices (not biases), returned by
             :meth:`l2_penalty` and added to the training loss by the trainer.
-        init_std: std of the normal initialisation of the weights.
+        init_std: std of the normal initialisation of the weight matrices (DeepCTR's
+            scheme; biases keep torch's default initialisation).
 
     Shapes: (N, input_dim) -> (N, hidden_units[-1]).
     """
@@ -47,9 +48,8 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.l2_reg = float(l2_reg)
         self.output_dim = dims[-1]
-        for lin in self.linears:
+        for lin in self.linears:  # biases keep torch's default init, as in DeepCTR
             nn.init.normal_(lin.weight, mean=0.0, std=init_std)
-            nn.init.zeros_(lin.bias)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         for i, lin in enumerate(self.linears):

@@ -49,9 +49,10 @@ class LocalActivationUnit(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.out = nn.Linear(dims[-1], 1)
         self.fused = fused
-        for lin in list(self.linears) + [self.out]:
+        # Hidden weights ~ N(0, init_std); biases and the output layer keep torch's default
+        # initialisation (DeepCTR's scheme, so ported models start where they did).
+        for lin in self.linears:
             nn.init.normal_(lin.weight, mean=0.0, std=init_std)
-            nn.init.zeros_(lin.bias)
 
     def _first_layer(self, q_rows: torch.Tensor, k: torch.Tensor, q: torch.Tensor,
                      rows: Optional[torch.Tensor]) -> torch.Tensor:

@@ -155,8 +155,7 @@ class DIN(BaseModel):
                   + att_dim + sum(f.dimension for f in self.dense))
         self.dnn = MLP(dnn_in, dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn,
                        l2_reg_dnn, init_std)
-        self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)
-        nn.init.normal_(self.dnn_linear.weight, mean=0.0, std=init_std)
+        self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)  # torch default init
 
     def _attend(self, batch: Dict[str, torch.Tensor], emb: Dict[str, torch.Tensor],
                 return_weights: bool = False):
