@@ -67,7 +67,8 @@ def test_mba_penalty_is_the_batch_rows_over_their_counts():
     want = sum(float((item_w[j] ** 2).sum()) / n[j] for j in (1, 2, 3))
     want += float((user_w[0] ** 2).sum()) / 2 + float((user_w[2] ** 2).sum()) / 1
     got = model.regularizer.penalty(model, batch)
-    assert float(got) == pytest.approx(0.5 * want, rel=1e-6)
+    assert float(got.detach()) == pytest.approx(0.5 * want, rel=1e-6)
+    assert got.requires_grad  # it is a training penalty
 
 
 def test_mba_before_prepare_is_a_clear_error():
