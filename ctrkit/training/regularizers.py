@@ -67,16 +67,29 @@ class MBA(Regularizer):
     unseen id's embedding stays exactly as initialised; whole-table L2 (``'l2'``) shrinks
     every row on every step instead.
 
+    The paper's "number of occurrence for feature id j in all samples" can also be read as
+    counting every occurrence (an id twice in one history counts twice); ``count='occurrences'``
+    does that.
+
     Args:
         strength: λ (``l2_reg_embedding`` when chosen with ``embedding_regularizer='mba'``).
+        count: ``'samples'`` (default, DESIGN.md) or ``'occurrences'``, what n_j counts.
+
+    Raises:
+        ConfigError: unknown ``count``.
 
     Example:
         >>> model = ctrkit.build("din", features, embedding_regularizer="mba",
         ...                      l2_reg_embedding=1e-3)               # doctest: +SKIP
     """
 
-    def __init__(self, strength: float = 0.0) -> None:
+    COUNTS = ("samples", "occurrences")
+
+    def __init__(self, strength: float = 0.0, count: str = "samples") -> None:
         super().__init__(strength)
+        if count not in self.COUNTS:
+            raise ConfigError(f"MBA: count must be one of {list(self.COUNTS)}, got {count!r}.")
+        self.count = count
         self.inv_counts: Dict[str, torch.Tensor] = {}
 
     def prepare(self, model, columns) -> None:
@@ -97,10 +110,12 @@ class MBA(Regularizer):
                     mask = sequence_mask(ids, columns[f.length_name] if f.length_name else None)
                     ids = ids.masked_fill(~mask, -1)
                 parts.append(ids)
-            mat = torch.cat(parts, dim=1).sort(dim=1).values
-            first = torch.ones_like(mat, dtype=torch.bool)
-            first[:, 1:] = mat[:, 1:] != mat[:, :-1]
-            keep = first & (mat >= 0)
+            mat = torch.cat(parts, dim=1)
+            keep = mat >= 0
+            if self.count == "samples":
+                mat = mat.sort(dim=1).values
+                keep = mat >= 0
+                keep[:, 1:] &= mat[:, 1:] != mat[:, :-1]
             counts = torch.bincount(mat[keep], minlength=vocab).to(torch.float32)
             # Unseen rows never appear in a training batch; 1 only guards the division.
             self.inv_counts[table] = (1.0 / counts.clamp_min(1.0)).to(model.device)

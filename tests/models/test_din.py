@@ -371,3 +371,20 @@ def test_plot_dice_example_uses_ctrkit_dice(tmp_path):
     torch.testing.assert_close(p[2], torch.tensor(0.5))
     out = main(str(tmp_path / "dice.png"))
     assert (tmp_path / "dice.png").read_bytes()[:4] == b"\x89PNG" and out.endswith("dice.png")
+
+
+def test_affine_dice_is_deepctrs_batchnorm_gate():
+    torch.manual_seed(4)
+    d = Dice(3, affine=True)
+    bn = torch.nn.BatchNorm1d(3, eps=1e-8)
+    with torch.no_grad():
+        d.weight.copy_(torch.tensor([0.5, 2.0, -1.0]))
+        d.bias.copy_(torch.tensor([0.1, 0.0, -0.3]))
+        bn.weight.copy_(d.weight)
+        bn.bias.copy_(d.bias)
+        d.alpha.fill_(0.25)
+    x = torch.randn(20, 3)
+    p = torch.sigmoid(bn(x))
+    torch.testing.assert_close(d(x), p * x + (1 - p) * 0.25 * x)
+    torch.testing.assert_close(d.running_var, bn.running_var)
+    assert not hasattr(Dice(3), "weight")  # the paper's Dice has no affine part

@@ -116,3 +116,18 @@ def test_registry_names_and_unknown_name_message():
         ctrkit.build("din", features(), embedding_regularizer="mbaa")
     assert str(e.value) == ("Unknown regularizer 'mbaa'. Did you mean 'mba'? Registered "
                             "regularizers: ['l2', 'mba']")
+
+
+def test_mba_can_count_occurrences_instead_of_samples():
+    model = ctrkit.build("din", features(), embedding_regularizer=MBA(0.5, count="occurrences"))
+    x, _ = data()
+    model.regularizer.prepare(model, prepare_inputs(model.features, x))
+    n = np.zeros(10)
+    for r in range(6):
+        for j in [x["item"][r]] + list(x["hist_item"][r, :x["seq_length"][r]]):
+            n[j] += 1
+    assert n[1] == 5
+    seen = n > 0
+    np.testing.assert_allclose(model.regularizer.inv_counts["item"].numpy()[seen], 1.0 / n[seen])
+    with pytest.raises(ConfigError, match=r"count must be one of \['samples', 'occurrences'\]"):
+        MBA(0.5, count="rows")
