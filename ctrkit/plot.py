@@ -51,3 +51,93 @@ def plot_history(history, keys: Sequence[str] = ("loss",), path: Optional[str] =
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+def _row_of(x, row: int):
+    """Row ``row`` of ``x`` (dict of arrays, DataFrame or list of arrays), keeping 2-D shapes."""
+    import numpy as np
+    if hasattr(x, "iloc"):
+        return x.iloc[row:row + 1]
+    if isinstance(x, dict) or hasattr(x, "keys"):
+        return {k: np.asarray(v)[row:row + 1] for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [np.asarray(v)[row:row + 1] for v in x]
+    return x
+
+
+def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str] = None,
+                      title: Optional[str] = None, annotate: bool = True):
+    """Draw one row's history against its attention weights; returns the Figure.
+
+    Args:
+        model_or_weights: a model with ``explain`` (e.g. DIN), or weights (N, T) from
+            ``model.explain(x)``.
+        x: with a model, its inputs (only row ``row`` is used); with weights, the history ids
+            as an (N, T) array or a dict ``{name: (N, T) ids}`` (optional: positions are
+            numbered without it).
+        row: which row to draw.
+        path: write a PNG there as well.
+        title: the figure title (default names the row).
+        annotate: print each weight in its cell.
+
+    Returns:
+        A matplotlib Figure: one cell per valid history position (padding is left out),
+        coloured by its weight, labelled with the position's ids.
+
+    Raises:
+        ConfigError: ``row`` outside the data, or a model without attention.
+    """
+    import numpy as np
+
+    from .errors import ConfigError
+    plt = _pyplot()
+    history = {}
+    if hasattr(model_or_weights, "explain"):
+        model = model_or_weights
+        if x is None:
+            raise ConfigError("attention_heatmap(model, x): pass the inputs x to explain.")
+        from .inputs import prepare_inputs
+        n = len(prepare_inputs(model.features, x))
+        if not 0 <= row < n:
+            raise ConfigError(f"row={row} is outside the {n} rows of x.")
+        x_row = _row_of(x, row)
+        weights = np.asarray(model.explain(x_row))[0]
+        cols = prepare_inputs(model.features, x_row)
+        pairs = getattr(model, "pairs", [])
+        for cand, seq in pairs:
+            history[cand.name] = cols[seq.name].numpy()[0]
+        valid = (model.sequence_mask(cols.tensors, pairs[0][1]).numpy()[0] if pairs
+                 else np.ones(len(weights), dtype=bool))
+    else:
+        all_w = np.asarray(model_or_weights, dtype=float)
+        if all_w.ndim != 2:
+            raise ConfigError(f"attention weights must have shape (N, T), got {all_w.shape}.")
+        if not 0 <= row < all_w.shape[0]:
+            raise ConfigError(f"row={row} is outside the {all_w.shape[0]} rows of the weights.")
+        weights = all_w[row]
+        if x is not None:
+            ids = x if isinstance(x, dict) else {"id": x}
+            history = {k: np.asarray(v)[row] for k, v in ids.items()}
+            valid = next(iter(history.values())) != 0
+        else:
+            valid = np.ones(len(weights), dtype=bool)
+    pos = np.flatnonzero(valid)
+    shown = weights[pos]
+    labels = ["\n".join([f"t={t}"] + [f"{k}={int(v[t])}" for k, v in history.items()])
+              for t in pos]
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.9 * len(pos) + 1.5), 2.2))
+    im = ax.imshow(shown[None, :] if len(pos) else np.zeros((1, 0)), aspect="auto",
+                   cmap="viridis")
+    ax.set_yticks([])
+    ax.set_xticks(range(len(pos)))
+    ax.set_xticklabels(labels, fontsize=8)
+    if annotate:
+        for i, v in enumerate(shown):
+            ax.text(i, 0, f"{v:.3g}", ha="center", va="center", color="w", fontsize=8)
+    fig.colorbar(im, ax=ax, label="attention weight")
+    ax.set_title(title or f"attention over the history of row {row}"
+                 + ("" if len(pos) else " (no history)"))
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig

@@ -147,6 +147,17 @@ class BaseModel(nn.Module):
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement forward(batch).")
 
+    def explain(self, x, batch_size: int = 1024) -> np.ndarray:
+        """Per-position attention weights, shape (N, T), for models with attention (e.g. DIN).
+
+        Raises:
+            ConfigError: this model has no attention to show.
+        """
+        name = self.registered_name or type(self).__name__
+        raise ConfigError(f"Model '{name}' has no attention weights to explain; explain() "
+                          f"needs a model with attention over a behaviour sequence, such as "
+                          f"'din'.")
+
     # ----------------------------------------------------------------- Keras-style API
     def compile(self, optimizer: Any = "adam", loss: Any = "binary_crossentropy",
                 metrics: Optional[Sequence[Any]] = None, lr: Optional[float] = None,

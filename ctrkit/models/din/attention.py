@@ -85,12 +85,25 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.softmax(filled, dim=1) * mask
 
 
+def segment_softmax(scores: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """Softmax of the valid scores (M,) within each row; ``rows`` (M,) says whose each is.
+
+    Equal to :func:`masked_softmax` on the padded (B, T) layout, but it only ever touches the
+    M valid entries, so the result does not depend (not even in the last bit) on how much
+    padding the batch carries.
+    """
+    row_max = scores.new_full((n_rows,), float("-inf")).scatter_reduce(
+        0, rows, scores.detach(), reduce="amax")
+    e = torch.exp(scores - row_max.index_select(0, rows))
+    return e / scores.new_zeros(n_rows).index_add(0, rows, e).index_select(0, rows)
+
+
 @LAYERS.register("din_attention_pooling")
 class AttentionPooling(nn.Module):
     """Weighted sum of behaviour embeddings, weights from a :class:`LocalActivationUnit`.
 
     Without weight normalization (paper default) the raw scores weight the keys; with it, a
-    softmax over the valid positions. Padded positions get weight exactly 0 and are never fed
+    softmax over the valid positions (:func:`segment_softmax`). Padded positions get weight exactly 0 and are never fed
     to the unit; a row with no history pools to a zero vector.
 
     Shapes: ``q (B, E), keys (B, T, E), mask (B, T) -> (B, E)``, and with
@@ -112,15 +125,8 @@ class AttentionPooling(nn.Module):
         rows, cols = mask.nonzero(as_tuple=True)
         k_valid = keys[rows, cols]
         s_valid = self.unit.score_rows(q, k_valid, rows)
-        if self.weight_normalization:
-            scores = keys.new_zeros(b, t).index_put((rows, cols), s_valid)
-            weights = masked_softmax(scores, mask)
-            w_valid = weights[rows, cols]
-        else:
-            w_valid = s_valid
+        w_valid = segment_softmax(s_valid, rows, b) if self.weight_normalization else s_valid
         pooled = keys.new_zeros(b, e).index_add(0, rows, k_valid * w_valid.unsqueeze(-1))
         if not return_weights:
             return pooled
-        if not self.weight_normalization:
-            weights = keys.new_zeros(b, t).index_put((rows, cols), s_valid)
-        return pooled, weights
+        return pooled, keys.new_zeros(b, t).index_put((rows, cols), w_valid)

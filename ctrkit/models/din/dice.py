@@ -16,12 +16,15 @@ class Dice(nn.Module):
     In training, E[s] and Var[s] are the mini-batch statistics per unit (gradients flow through
     them, as in batch norm) and update running averages; in eval the running averages are
     used, so a row's output never depends on the rest of its batch. α is learned per unit
-    (initialised to 0). There is no affine scale/shift: the paper's formula has none.
+    (initialised to 0). By default there is no affine scale/shift inside the sigmoid: the
+    paper's formula has none (DeepCTR's Dice is a BatchNorm1d with one; ``affine=True``
+    reproduces that: ``p(s) = sigmoid(γ·(s − E[s]) / sqrt(Var[s] + ε) + β)``).
 
     Args:
         dim: number of units H.
         eps: ε of the formula (paper: 1e-8).
         momentum: weight of the newest batch in the running averages.
+        affine: learn a per-unit scale γ (init 1) and shift β (init 0) of the normalised input.
 
     Shapes: (N, H) -> (N, H), or (B, T, H) with an optional (B, T) bool ``mask``; masked
     (padded) positions never enter the statistics.
@@ -33,10 +36,15 @@ class Dice(nn.Module):
 
     accepts_mask = True
 
-    def __init__(self, dim: int, eps: float = 1e-8, momentum: float = 0.1) -> None:
+    def __init__(self, dim: int, eps: float = 1e-8, momentum: float = 0.1,
+                 affine: bool = False) -> None:
         super().__init__()
         self.dim, self.eps, self.momentum = int(dim), float(eps), float(momentum)
+        self.affine = bool(affine)
         self.alpha = nn.Parameter(torch.zeros(self.dim))
+        if self.affine:
+            self.weight = nn.Parameter(torch.ones(self.dim))
+            self.bias = nn.Parameter(torch.zeros(self.dim))
         self.register_buffer("running_mean", torch.zeros(self.dim))
         self.register_buffer("running_var", torch.ones(self.dim))
 
@@ -57,8 +65,12 @@ class Dice(nn.Module):
                     self.running_var.lerp_(unbiased.detach(), self.momentum)
         else:
             mean, var = self.running_mean, self.running_var
-        p = torch.sigmoid((x - mean) * torch.rsqrt(var + self.eps))
+        z = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            z = z * self.weight + self.bias
+        p = torch.sigmoid(z)
         return x * (p + (1.0 - p) * self.alpha)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, eps={self.eps}, momentum={self.momentum}"
+        return (f"dim={self.dim}, eps={self.eps}, momentum={self.momentum}"
+                + (", affine=True" if self.affine else ""))

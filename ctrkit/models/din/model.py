@@ -177,9 +177,23 @@ class DIN(BaseModel):
     def explain(self, x, batch_size: int = 1024) -> np.ndarray:
         """Attention weight of every history position for every row, shape (N, T).
 
-        Padded positions are exactly 0. Weights are raw scores unless the model uses
-        ``att_weight_normalization`` (then each row with history sums to 1). Eval mode.
+        Padded positions (and rows without history) are exactly 0. Weights are the unit's raw
+        scores unless the model uses ``att_weight_normalization`` (then each row with history
+        sums to 1). Computed in eval mode, so a row's weights do not depend on its batch.
+
+        Args:
+            x: inputs as for :meth:`predict`.
+            batch_size: rows per forward pass.
+
+        Returns:
+            float32 numpy array (N, T), T the history ``maxlen``.
+
+        Raises:
+            InputError: bad data.
         """
+        if isinstance(batch_size, bool) or int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        batch_size = int(batch_size)
         cols = prepare_inputs(self.features, x)
         was = self.training
         self.eval()
@@ -189,8 +203,8 @@ class DIN(BaseModel):
                 for start in range(0, len(cols), batch_size):
                     idx = torch.arange(start, min(start + batch_size, len(cols)))
                     batch = cols.take(idx, self.device)
-                    emb = {x.name: self.embeddings.lookup(x.name, batch[x.name])
-                           for x, _ in self.pairs}
+                    emb = {c.name: self.embeddings.lookup(c.name, batch[c.name])
+                           for c, _ in self.pairs}
                     out.append(self._attend(batch, emb, return_weights=True)[1].float().cpu())
         finally:
             self.train(was)
