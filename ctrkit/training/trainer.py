@@ -6,6 +6,7 @@ predictions, ``features``, ``task``, ``regularization_loss(batch)`` and ``device
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -61,8 +62,7 @@ class Trainer:
         self.metrics: List[Metric] = get_metrics(metrics)
         if gauc_group is not None:
             self.metrics = [m if not m.needs_groups or m.group else
-                            type(m)(m.name, m.fn, m.direction, True, gauc_group)
-                            for m in self.metrics]
+                            dataclasses.replace(m, group=gauc_group) for m in self.metrics]
         for m in self.metrics:
             if m.needs_groups and not m.group:
                 raise ConfigError(
