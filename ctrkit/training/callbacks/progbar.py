@@ -58,7 +58,8 @@ class ProgbarLogger(Callback):
                         f"epoch\n")
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        self._t0 = self._last_draw = time.perf_counter()
+        self._t0 = time.perf_counter()
+        self._last_draw = float("-inf")  # the first step always draws
         self._done = self._drawn = 0
         self._tty = self.verbose == 1 and bool(getattr(self._out(), "isatty", lambda: False)())
         if self._tty:
