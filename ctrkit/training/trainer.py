@@ -161,6 +161,22 @@ class Trainer:
     def fit(self, x, y, batch_size: Optional[int] = None, epochs: int = 1, verbose: int = 1,
             initial_epoch: int = 0, validation_split: float = 0.0, validation_data=None,
             shuffle: bool = True, callbacks=None, sample_weight=None) -> History:
+        """Train for epochs ``initial_epoch..epochs-1``; see ``BaseModel.fit`` for the arguments.
+
+        Hooks run in Keras order: train_begin, then per epoch epoch_begin, train_batch_begin/
+        end per step, test_begin/test_batch_*/test_end for validation, epoch_end; train_end.
+        Callbacks run in list order, then History, then the progress bar. Every training step
+        runs in train mode; ``model.stop_training`` is checked after each step and epoch.
+
+        Returns:
+            the :class:`History` of this call.
+
+        Raises:
+            ConfigError: bad epochs/initial_epoch/verbose/batch_size/validation_split.
+            InputError: bad data or validation_data (nothing is trained then).
+            CallbackError: a non-Callback in ``callbacks``, or a callback's monitor key that
+                is not logged (at the end of the first epoch).
+        """
         model = self.model
         batch_size = _positive_int("batch_size", 256 if batch_size is None else batch_size)
         epochs, initial_epoch = _int("epochs", epochs), _int("initial_epoch", initial_epoch)

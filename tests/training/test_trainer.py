@@ -154,6 +154,46 @@ def test_validation_split_holds_out_the_last_rows_before_shuffling(data):
     assert h.history["val_auc"][0] == ev["auc"]
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_epoch_loss_does_not_depend_on_batch_size(data, weighted):
+    """Mean reduction + size-weighted batch means: the epoch loss is the mean over rows."""
+    x, y, features = data
+    w = np.linspace(0.0, 2.0, len(y)) if weighted else None
+    losses = []
+    for batch_size in (7, 64, 200):
+        model = small_din(features, att_activation="relu", l2_reg_embedding=0.0)  # no batch stats
+        model.compile("sgd", metrics=["logloss"])
+        model.trainer.optimizer.param_groups[0]["lr"] = 0.0  # keep the weights fixed
+        h = model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, sample_weight=w)
+        losses.append(h.history["loss"][0])
+    np.testing.assert_allclose(losses, losses[0], rtol=1e-6)
+    assert losses[0] == pytest.approx(model.evaluate(x, y, sample_weight=w)["loss"], rel=1e-6)
+
+
+def test_regression_task_logs_mse_and_mae(data):
+    x, _, features = data
+    target = np.linspace(-1.0, 3.0, len(x["user"]))
+    model = small_din(features, task="regression")
+    model.compile("adam", "mse", metrics=["mse", "mae"], lr=0.01)
+    preds = []
+    model.register_forward_hook(
+        lambda m, a, out: preds.append(out.detach().numpy().copy()) if torch.is_grad_enabled() else None)
+    h = model.fit(x, target, batch_size=50, epochs=1, verbose=0, shuffle=False)
+    p = np.concatenate(preds)
+    np.testing.assert_allclose(h.history["mse"][0], np.mean((p - target) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(h.history["mae"][0], np.mean(np.abs(p - target)), rtol=1e-5)
+    np.testing.assert_allclose(h.history["loss"][0], h.history["mse"][0], rtol=1e-5)
+
+
+def test_metric_directions():
+    from ctrkit.training.metrics import metric_direction
+    assert {k: metric_direction(k) for k in ("auc", "val_auc", "accuracy", "loss", "val_loss",
+                                             "logloss", "binary_crossentropy", "mse", "mae")} == {
+        "auc": "max", "val_auc": "max", "accuracy": "max", "loss": "min", "val_loss": "min",
+        "logloss": "min", "binary_crossentropy": "min", "mse": "min", "mae": "min"}
+    assert metric_direction("lr") is None
+
+
 # --------------------------------------------------------------------------- optimizer
 def test_compile_optimizer_by_name_with_lr_or_as_an_instance(data):
     x, y, features = data
