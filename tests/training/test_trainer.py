@@ -10,8 +10,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-import ctrkit
-from ctrkit.callbacks import Callback, LambdaCallback, ProgbarLogger
+from ctrkit.callbacks import Callback, ProgbarLogger
 from ctrkit.errors import ConfigError, InputError
 from ctrkit.registry import METRICS
 from ctrkit.training.metrics import Metric
@@ -176,8 +175,8 @@ def test_regression_task_logs_mse_and_mae(data):
     model = small_din(features, task="regression")
     model.compile("adam", "mse", metrics=["mse", "mae"], lr=0.01)
     preds = []
-    model.register_forward_hook(
-        lambda m, a, out: preds.append(out.detach().numpy().copy()) if torch.is_grad_enabled() else None)
+    model.register_forward_hook(lambda m, a, out: preds.append(out.detach().numpy().copy())
+                                if torch.is_grad_enabled() else None)
     h = model.fit(x, target, batch_size=50, epochs=1, verbose=0, shuffle=False)
     p = np.concatenate(preds)
     np.testing.assert_allclose(h.history["mse"][0], np.mean((p - target) ** 2), rtol=1e-5)
@@ -229,7 +228,8 @@ def test_clipnorm_bounds_each_step(data):
     model.compile("sgd", lr=1.0, clipnorm=1e-3)
     before = [p.detach().clone() for p in model.parameters()]
     model.fit(x, y, batch_size=len(y), epochs=1, verbose=0)  # one step
-    step = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
+    step = torch.sqrt(sum(((p.detach() - b) ** 2).sum()
+                          for p, b in zip(model.parameters(), before)))
     assert 0 < float(step) <= 1e-3 * (1 + 1e-4)
     with pytest.raises(ConfigError, match=r"clipnorm must be > 0, got 0"):
         model.compile("sgd", clipnorm=0)

@@ -81,7 +81,8 @@ class EarlyStopping(Callback):
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = snapshot(self.model)  # something to restore, even if no epoch improves
+            # something to restore even if no epoch ever improves
+            self.best_weights = snapshot(self.model)
         self.wait += 1
         if self.monitor.update(value):
             self.best_epoch = epoch
