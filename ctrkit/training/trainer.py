@@ -106,6 +106,9 @@ class Trainer:
         cols = prepare_inputs(self.model.features, x, extra=self.group_keys() if need_y else ())
         yt = prepare_target(y, len(cols), self.model.task) if (need_y or y is not None) else None
         w = prepare_weights(sample_weight, len(cols))
+        if w is not None and not bool((w > 0).any()):
+            raise InputError("sample_weight is 0 for every row, so the weighted loss and metrics "
+                             "are undefined; give at least one row a positive weight.")
         return Data(cols, yt, w)
 
     def _validation(self, data: Data, validation_split: float, validation_data

@@ -414,6 +414,14 @@ def test_validation_data_with_a_missing_feature(compiled):
     assert same_state(before, model.state_dict())  # nothing was trained
 
 
+def test_all_zero_sample_weights(compiled):
+    x, y, model = compiled
+    with pytest.raises(InputError, match=r"sample_weight is 0 for every row"):
+        model.fit(x, y, epochs=1, verbose=0, sample_weight=np.zeros(3))
+    with pytest.raises(InputError, match=r"In validation_data: sample_weight is 0 for every row"):
+        model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y, [0, 0, 0]))
+
+
 @pytest.mark.parametrize("epochs, initial", [(3, 3), (2, 5), (0, 0)])
 def test_epochs_must_exceed_initial_epoch(compiled, epochs, initial):
     x, y, model = compiled
