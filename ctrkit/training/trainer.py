@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,6 +40,21 @@ def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def _int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ConfigError(f"{name} must be an integer, got {value!r}.")
+    return int(value)
+
+
+def _check_verbose(verbose: Any) -> int:
+    if isinstance(verbose, bool):
+        return int(verbose)
+    if not hasattr(verbose, "__index__") or int(verbose) not in (0, 1, 2):
+        raise ConfigError(f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per "
+                          f"epoch), got {verbose!r}.")
+    return int(verbose)
 
 
 class Trainer:
@@ -73,6 +89,13 @@ class Trainer:
             raise ConfigError(f"clipnorm must be > 0, got {clipnorm!r}.")
         self.clipnorm = None if clipnorm is None else float(clipnorm)
         self.optimizer = create_optimizer(optimizer, model.parameters(), lr)
+        if isinstance(optimizer, torch.optim.Optimizer):
+            own = {id(p) for p in model.parameters()}
+            if not any(id(p) in own for g in optimizer.param_groups for p in g["params"]):
+                raise ConfigError(
+                    f"The {type(optimizer).__name__} instance passed to compile holds none of "
+                    f"this model's parameters; build it from them, e.g. "
+                    f"torch.optim.Adam(model.parameters(), lr=1e-3), or pass a name.")
 
     # ------------------------------------------------------------------ data
     def group_keys(self) -> List[str]:
@@ -83,6 +106,9 @@ class Trainer:
         cols = prepare_inputs(self.model.features, x, extra=self.group_keys() if need_y else ())
         yt = prepare_target(y, len(cols), self.model.task) if (need_y or y is not None) else None
         w = prepare_weights(sample_weight, len(cols))
+        if w is not None and not bool((w > 0).any()):
+            raise InputError("sample_weight is 0 for every row, so the weighted loss and metrics "
+                             "are undefined; give at least one row a positive weight.")
         return Data(cols, yt, w)
 
     def _validation(self, data: Data, validation_split: float, validation_data
@@ -99,7 +125,8 @@ class Trainer:
                 return data, self.prepare(vx, vy, vw)
             except InputError as e:
                 raise type(e)(f"In validation_data: {e}") from e
-        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
+        if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
+                or not 0.0 <= validation_split < 1.0):
             raise ConfigError(f"validation_split must lie in [0, 1), got {validation_split!r}.")
         if validation_split == 0:
             return data, None
@@ -124,7 +151,12 @@ class Trainer:
     def compute_metrics(self, y: np.ndarray, pred: np.ndarray, w: Optional[np.ndarray],
                         x: Columns, prefix: str = "") -> Dict[str, float]:
         logs: Dict[str, float] = {}
+        # After a diverged step (NaN/inf predictions) the metrics are NaN; sklearn would raise.
+        finite = bool(np.isfinite(pred).all())
         for m in self.metrics:
+            if not finite:
+                logs[prefix + m.name] = float("nan")
+                continue
             groups = x[m.group].numpy() if m.needs_groups else None
             logs[prefix + m.name] = m(y, pred, sample_weight=w, groups=groups)
         return logs
@@ -132,9 +164,26 @@ class Trainer:
     def fit(self, x, y, batch_size: Optional[int] = None, epochs: int = 1, verbose: int = 1,
             initial_epoch: int = 0, validation_split: float = 0.0, validation_data=None,
             shuffle: bool = True, callbacks=None, sample_weight=None) -> History:
+        """Train for epochs ``initial_epoch..epochs-1``; see ``BaseModel.fit`` for the arguments.
+
+        Hooks run in Keras order: train_begin, then per epoch epoch_begin, train_batch_begin/
+        end per step, test_begin/test_batch_*/test_end for validation, epoch_end; train_end.
+        Callbacks run in list order, then History, then the progress bar. Every training step
+        runs in train mode; ``model.stop_training`` is checked after each step and epoch.
+
+        Returns:
+            the :class:`History` of this call.
+
+        Raises:
+            ConfigError: bad epochs/initial_epoch/verbose/batch_size/validation_split.
+            InputError: bad data or validation_data (nothing is trained then).
+            CallbackError: a non-Callback in ``callbacks``, or a callback's monitor key that
+                is not logged (at the end of the first epoch).
+        """
         model = self.model
         batch_size = _positive_int("batch_size", 256 if batch_size is None else batch_size)
-        epochs = int(epochs)
+        epochs, initial_epoch = _int("epochs", epochs), _int("initial_epoch", initial_epoch)
+        verbose = _check_verbose(verbose)
         if initial_epoch < 0 or epochs <= initial_epoch:
             raise ConfigError(f"epochs ({epochs}) must be greater than initial_epoch "
                               f"({initial_epoch}): fit runs epochs initial_epoch..epochs-1.")
@@ -144,7 +193,8 @@ class Trainer:
         n = len(train)
         steps = math.ceil(n / batch_size)
         history = History()
-        cbs = CallbackList(([ProgbarLogger(verbose)] if verbose else []) + user_cbs + [history])
+        # History and the progress bar come last, so they see keys callbacks add (e.g. 'lr').
+        cbs = CallbackList(user_cbs + [history] + ([ProgbarLogger(verbose)] if verbose else []))
         cbs.set_model(model)
         cbs.set_params({"epochs": epochs, "steps": steps, "batch_size": batch_size,
                         "samples": n, "val_samples": len(val) if val is not None else 0,

@@ -1,6 +1,16 @@
 """Callbacks for ``fit``/``evaluate``/``predict`` (Keras protocol)."""
 from .base import Callback, CallbackList, check_callbacks
+from .csv_logger import CSVLogger
+from .early_stopping import EarlyStopping
 from .history import History
+from .lambda_callback import LambdaCallback
+from .learning_rate_scheduler import LearningRateScheduler
+from .model_checkpoint import ModelCheckpoint
+from .monitor import Monitor
 from .progbar import ProgbarLogger
+from .reduce_lr_on_plateau import ReduceLROnPlateau
+from .terminate_on_nan import TerminateOnNaN
 
-__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "check_callbacks"]
+__all__ = ["Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History",
+           "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "Monitor",
+           "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN", "check_callbacks"]

@@ -30,6 +30,14 @@ class Callback:
     def set_params(self, params: Dict[str, Any]) -> None:
         self.params = params
 
+    def state_dict(self) -> Dict[str, Any]:
+        """Plain-data state needed to resume this callback mid-training (counters, best
+        value); empty for stateless callbacks. Tensors are allowed (``torch.load``-safe)."""
+        return {}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
     def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
@@ -47,10 +55,16 @@ class Callback:
 
 
 HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
+#: hooks whose first argument is an epoch or batch index (the others take only ``logs``).
+INDEXED_HOOKS = frozenset(h for h in HOOKS if "epoch" in h or "batch" in h)
 
 
 class CallbackList:
-    """Calls each hook on every callback, in list order."""
+    """Calls each hook on every callback, in list order.
+
+    Every callback of one call receives the same ``logs`` dict (a new empty dict when the
+    caller passes none), so a key one callback adds (``lr``) is seen by the later ones.
+    """
 
     def __init__(self, callbacks: Optional[Iterable[Callback]] = None) -> None:
         self.callbacks: List[Callback] = list(check_callbacks(callbacks))
@@ -67,7 +81,11 @@ class CallbackList:
         if hook not in HOOKS:
             raise AttributeError(hook)
 
+        n_args = 2 if hook in INDEXED_HOOKS else 1
+
         def call(*args: Any) -> None:
+            if len(args) < n_args or args[n_args - 1] is None:
+                args = args[:n_args - 1] + ({},)
             for c in self.callbacks:
                 getattr(c, hook)(*args)
         return call
@@ -90,3 +108,10 @@ def check_callbacks(callbacks: Optional[Iterable[Any]]) -> List[Callback]:
                 f"Subclass ctrkit.callbacks.Callback, or wrap functions in LambdaCallback.")
         out.append(c)
     return out
+
+
+def check_non_negative_int(owner: str, name: str, value: Any) -> int:
+    """``value`` as an int, or :class:`CallbackError` naming ``owner(name=value)``."""
+    if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 0:
+        raise CallbackError(f"{owner}({name}={value!r}) must be an integer >= 0.")
+    return int(value)

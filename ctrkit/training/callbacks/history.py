@@ -3,14 +3,17 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
+from ...registry import CALLBACKS
 from .base import Callback
 
 
+@CALLBACKS.register("history")
 class History(Callback):
     """Records epoch logs: ``history.history['loss']`` is one float per epoch.
 
-    Calling ``fit`` again on the same model continues the same History (Keras semantics for
-    ``model.history`` are per call; ctrkit returns a fresh History per ``fit``).
+    ``fit`` adds one automatically and returns it; each ``fit`` call gets a fresh History.
+    ``history.epoch`` holds the epoch indices (they continue from ``initial_epoch``) and
+    ``history.params`` the fit parameters (``epochs``, ``steps``, ``batch_size``, ...).
     """
 
     def __init__(self) -> None:

@@ -5,6 +5,7 @@ import sys
 import time
 from typing import Any, Dict, Optional
 
+from ...registry import CALLBACKS
 from .base import Callback
 
 
@@ -13,19 +14,33 @@ def format_logs(logs: Dict[str, Any]) -> str:
                       for k, v in logs.items())
 
 
+@CALLBACKS.register("progbar_logger")
 class ProgbarLogger(Callback):
-    """verbose=1: a progress bar with rate and ETA on a terminal (plain per-epoch lines when the
-    stream is not a TTY); verbose=2: one line per epoch; verbose=0: silent.
+    """Prints training progress to ``stream`` (default: ``sys.stdout`` at call time).
+
+    - verbose=1 on a terminal: ``Epoch e/E``, then a progress bar redrawn in place with the
+      rate (steps/s) and the ETA, ending with the epoch's logs.
+    - verbose=1 when the stream is not a TTY (a log file, a notebook capture): a header line,
+      then one plain line per epoch.
+    - verbose=2: exactly one line per epoch, ``Epoch e/E - 1.2s - loss: ... - val_auc: ...``.
+    - verbose=0: nothing at all (``fit`` does not even add this callback).
 
     Args:
         verbose: 0, 1 or 2.
-        stream: where to write (default ``sys.stdout``).
+        stream: where to write.
+        interval: least seconds between two redraws of the bar (the last step always draws).
     """
 
-    def __init__(self, verbose: int = 1, stream=None) -> None:
+    def __init__(self, verbose: int = 1, stream=None, interval: float = 0.1) -> None:
         super().__init__()
         self.verbose = int(verbose)
         self.stream = stream
+        self.interval = float(interval)
+        self._tty = False
+        self._t0 = 0.0
+        self._last_draw = 0.0
+        self._done = 0
+        self._drawn = 0
 
     def _out(self):
         return self.stream if self.stream is not None else sys.stdout
@@ -36,41 +51,57 @@ class ProgbarLogger(Callback):
         out.flush()
 
     def on_train_begin(self, logs=None) -> None:
-        if self.verbose:
+        if self.verbose == 1:
             p = self.params
-            val = p.get("val_samples") or 0
-            self._write(f"Train on {p.get('samples')} samples, validate on {val} samples, "
-                        f"{p.get('steps')} steps per epoch\n")
+            self._write(f"Train on {p.get('samples')} samples, validate on "
+                        f"{p.get('val_samples') or 0} samples, {p.get('steps')} steps per "
+                        f"epoch\n")
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self._t0 = time.perf_counter()
-        self._epoch = epoch
-        self._seen = 0
-        if self.verbose:
+        self._last_draw = float("-inf")  # the first step always draws
+        self._done = self._drawn = 0
+        self._tty = self.verbose == 1 and bool(getattr(self._out(), "isatty", lambda: False)())
+        if self._tty:
             self._write(f"Epoch {epoch + 1}/{self.params.get('epochs')}\n")
 
-    def _tty(self) -> bool:
-        return self.verbose == 1 and getattr(self._out(), "isatty", lambda: False)()
+    def _bar(self, done: int, steps: int) -> str:
+        width = 30
+        filled = min(int(width * done / max(steps, 1)), width)
+        arrow = ">" if filled < width else "="
+        return "=" * max(filled - 1, 0) + (arrow if filled else "") + "." * (width - filled)
+
+    def _draw(self, text: str) -> None:
+        # Pad with spaces so a shorter line fully covers the previous one.
+        self._write("\r" + text + " " * max(self._drawn - len(text), 0))
+        self._drawn = len(text)
 
     def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        if not self._tty():
+        if not self._tty:
             return
         steps = self.params.get("steps") or 1
-        done = batch + 1
-        elapsed = time.perf_counter() - self._t0
+        self._done = done = batch + 1
+        now = time.perf_counter()
+        if done < steps and now - self._last_draw < self.interval:
+            return
+        self._last_draw = now
+        elapsed = now - self._t0
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (steps - done) / rate if rate > 0 else 0.0
-        width = 30
-        filled = int(width * done / steps)
-        bar = "=" * max(filled - 1, 0) + (">" if filled < width else "=") + "." * (width - filled)
         loss = (logs or {}).get("loss")
-        self._write(f"\r{done}/{steps} [{bar}] {rate:.1f} steps/s - ETA {eta:.0f}s"
-                    + (f" - loss: {loss:.4f}" if loss is not None else ""))
+        self._draw(f"{done}/{steps} [{self._bar(done, steps)}] {rate:.1f} steps/s - "
+                   f"ETA {eta:.0f}s" + (f" - loss: {loss:.4f}" if loss is not None else ""))
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         if not self.verbose:
             return
         elapsed = time.perf_counter() - self._t0
-        prefix = "\r" if self._tty() else ""
-        end = "\n" if not self._tty() else "\n"
-        self._write(f"{prefix}{elapsed:.0f}s - {format_logs(logs or {})}{end}")
+        if self._tty:
+            steps = self.params.get("steps") or 1
+            rate = self._done / elapsed if elapsed > 0 else 0.0
+            self._draw(f"{self._done}/{steps} [{self._bar(self._done, steps)}] "
+                       f"{elapsed:.1f}s {rate:.1f} steps/s - {format_logs(logs or {})}")
+            self._write("\n")
+        else:
+            self._write(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {elapsed:.1f}s - "
+                        f"{format_logs(logs or {})}\n")

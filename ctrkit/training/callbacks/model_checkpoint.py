@@ -1,0 +1,165 @@
+"""ModelCheckpoint: save the model (or its weights) at the end of epochs, atomically."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+from ...errors import CallbackError
+from ...registry import CALLBACKS
+from .base import Callback
+from .monitor import Monitor
+
+#: the ``format`` tag of files written without ``model.save`` (save_weights_only=False).
+CHECKPOINT_FORMAT = "ctrkit.checkpoint/1"
+
+
+def atomic_write(path: str, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` on a temp file next to ``path``, then rename it onto ``path``.
+
+    A crash mid-write leaves any earlier file at ``path`` intact and no partial file behind.
+    """
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}",
+                               dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _cpu_state(model) -> Dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _plain(value: Any) -> Any:
+    """Logs as plain Python numbers and strings (loadable with ``weights_only=True``)."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@CALLBACKS.register("model_checkpoint")
+class ModelCheckpoint(Callback):
+    """Save the model at the end of every epoch, or only when ``monitor`` improves.
+
+    ``filepath`` may hold ``str.format`` placeholders: ``{epoch}`` (1-based, as in Keras) and
+    any logged key, e.g. ``'ckpt/din-{epoch:02d}-{val_auc:.4f}.pt'``. Files are written to a
+    temp file in the same folder and renamed, so a crash never leaves a half-written file.
+
+    What is written:
+
+    - ``save_weights_only=True``: ``model.state_dict()`` (CPU tensors); reload with
+      ``model.load_state_dict(torch.load(path, weights_only=True))``.
+    - ``save_weights_only=False``: ``model.save(path)`` when the model has a ``save`` method,
+      otherwise a dict with ``format``, ``state_dict``, ``optimizer_state_dict``, ``epoch``
+      (epochs completed: pass it to ``fit(initial_epoch=...)`` to continue), ``logs``,
+      ``model`` (registered name) and ``class``. Both load with
+      ``torch.load(path, weights_only=True)``: plain data and tensors only, never a pickle
+      of the model object.
+
+    Args:
+        filepath: where to save (``str.format`` template or plain path).
+        monitor: logged key deciding "best" when ``save_best_only``.
+        verbose: 1 prints a line per file written.
+        save_best_only: write only when ``monitor`` improves (never on other epochs).
+        save_weights_only: write the state dict only (see above).
+        mode: ``'min'``, ``'max'`` or ``'auto'`` (direction from the metric registry).
+
+    Attributes:
+        saved: the paths written during the last ``fit``, in order.
+        best: the best monitored value (``save_best_only``).
+
+    Raises:
+        CallbackError: ``filepath`` names a key that is not logged (the message lists the
+            keys), or ``monitor`` is not logged (``save_best_only``), at the first epoch end.
+
+    Example:
+        >>> ckpt = ModelCheckpoint("best.pt", monitor="val_auc", save_best_only=True)
+        >>> model.fit(x, y, validation_split=0.2, epochs=5, callbacks=[ckpt])  # doctest: +SKIP
+    """
+
+    def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 mode: str = "auto") -> None:
+        super().__init__()
+        try:
+            self.filepath = os.fspath(filepath)
+        except TypeError as e:
+            raise CallbackError(f"ModelCheckpoint(filepath={filepath!r}) must be a path or a "
+                                f"str.format template such as 'ckpt-{{epoch:02d}}.pt'.") from e
+        self.monitor = Monitor(type(self).__name__, monitor, mode, 0.0)
+        self.verbose = int(verbose)
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.saved: List[str] = []
+
+    @property
+    def best(self) -> Optional[float]:
+        return self.monitor.best
+
+    def on_train_begin(self, logs=None) -> None:
+        self.monitor.reset()
+        self.saved = []
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        logs = logs or {}
+        if self.save_best_only:
+            value = self.monitor.current(logs, self.model)
+            if not self.monitor.update(value):
+                return
+        path = self.format_path(epoch, logs)
+        atomic_write(path, lambda tmp: self._write(tmp, epoch, logs))
+        self.saved.append(path)
+        if self.verbose:
+            sys.stdout.write(f"Epoch {epoch + 1}: saved {path}\n")
+
+    def format_path(self, epoch: int, logs: Dict[str, Any]) -> str:
+        """``filepath`` with ``{epoch}`` (1-based) and the logged values filled in."""
+        try:
+            return self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as e:
+            raise CallbackError(
+                f"ModelCheckpoint filepath {self.filepath!r} names {{{e.args[0]}}}, which fit "
+                f"does not log; available placeholders are ['epoch'] + {list(logs)}.") from e
+        except (IndexError, ValueError) as e:
+            raise CallbackError(f"ModelCheckpoint filepath {self.filepath!r} is not a valid "
+                                f"str.format template ({e}); use named placeholders such as "
+                                f"{{epoch:02d}} or {{val_auc:.4f}}.") from e
+
+    def _write(self, tmp: str, epoch: int, logs: Dict[str, Any]) -> None:
+        model = self.model
+        if self.save_weights_only:
+            torch.save(_cpu_state(model), tmp)
+        elif callable(getattr(model, "save", None)):
+            model.save(tmp)
+        else:
+            optimizer = getattr(getattr(model, "trainer", None), "optimizer", None)
+            torch.save({
+                "format": CHECKPOINT_FORMAT,
+                "model": getattr(model, "registered_name", None),
+                "class": type(model).__name__,
+                "epoch": epoch + 1,
+                "logs": {k: _plain(v) for k, v in logs.items()},
+                "state_dict": _cpu_state(model),
+                "optimizer_state_dict": None if optimizer is None else optimizer.state_dict(),
+            }, tmp)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"monitor": self.monitor.state_dict(), "saved": list(self.saved)}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.monitor.load_state_dict(state["monitor"])
+        self.saved = list(state["saved"])

@@ -1,0 +1,130 @@
+"""Monitor: the one place that reads a logged key and decides whether it improved.
+
+EarlyStopping, ModelCheckpoint and ReduceLROnPlateau all watch one key of the epoch logs
+(``'val_loss'``, ``'val_auc'``, ...). They share this helper so that ``mode='auto'``, ``min_delta``
+and the "key was never logged" error behave the same way everywhere.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any, Dict, Optional
+
+from ...errors import CallbackError
+from ..metrics import Metric, metric_direction
+
+MODES = ("auto", "min", "max")
+
+
+class Monitor:
+    """Tracks the best value of one logged key.
+
+    Args:
+        owner: the callback's class name, used in messages.
+        key: the logged key to watch, e.g. ``'val_loss'``.
+        mode: ``'min'``, ``'max'`` or ``'auto'`` (the direction the metric registry gives the
+            key: auc/gauc up; loss, logloss, mse down).
+        min_delta: a change smaller than this is not an improvement (>= 0).
+
+    Raises:
+        CallbackError: ``mode`` is not one of min/max/auto, or ``min_delta`` is negative or
+            not finite.
+
+    Example:
+        >>> m = Monitor("EarlyStopping", "val_loss", "min", 0.0)
+        >>> m.reset(); m.update(0.5), m.update(0.6), m.update(0.4)
+        (True, False, True)
+    """
+
+    def __init__(self, owner: str, key: str, mode: str = "auto", min_delta: float = 0.0) -> None:
+        if not isinstance(key, str) or not key:
+            raise CallbackError(f"{owner}(monitor=...) must name a logged key such as "
+                                f"'val_loss' or 'val_auc', got {key!r}.")
+        if mode not in MODES:
+            raise CallbackError(f"{owner}(mode={mode!r}) is not one of {list(MODES)}; use "
+                                f"'max' when higher is better, 'min' when lower is better.")
+        delta = float(min_delta)
+        if not (math.isfinite(delta) and delta >= 0):
+            raise CallbackError(f"{owner}(min_delta={min_delta!r}) must be a finite number "
+                                f">= 0.")
+        self.owner, self.key, self.mode, self.min_delta = owner, key, mode, delta
+        self.direction: Optional[str] = None
+        self.best: Optional[float] = None
+
+    def reset(self) -> None:
+        """Forget the best value (call in ``on_train_begin``, so a callback can be reused)."""
+        self.direction = None if self.mode == "auto" else self.mode
+        self.best = None
+
+    def current(self, logs: Optional[Dict[str, Any]], model=None) -> float:
+        """The monitored value in ``logs``.
+
+        Raises:
+            CallbackError: the key is not in ``logs`` (lists the keys that are), or
+                ``mode='auto'`` cannot tell the key's direction.
+        """
+        logs = logs or {}
+        if self.key not in logs:
+            raise CallbackError(self._missing_message(logs))
+        if self.direction is None:
+            self.direction = self._resolve_direction(model)
+        return float(logs[self.key])
+
+    def is_improvement(self, value: float, reference: Optional[float]) -> bool:
+        """``value`` beats ``reference`` by more than ``min_delta`` (NaN never improves)."""
+        if math.isnan(value):
+            return False
+        if reference is None:
+            return True
+        if self.direction == "max":
+            return value - self.min_delta > reference
+        return value + self.min_delta < reference
+
+    def update(self, value: float) -> bool:
+        """Record ``value``; return True (and make it the best) when it improves on the best."""
+        if self.direction is None:
+            self.direction = self.mode if self.mode != "auto" else self._resolve_direction(None)
+        if self.is_improvement(value, self.best):
+            self.best = value
+            return True
+        return False
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"direction": self.direction, "best": self.best}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.direction, self.best = state["direction"], state["best"]
+
+    # ------------------------------------------------------------------ internals
+    def _resolve_direction(self, model) -> str:
+        direction = metric_direction(self.key)
+        if direction is None and model is not None:
+            # A Metric object passed to compile() carries its own direction.
+            base = self.key[4:] if self.key.startswith("val_") else self.key
+            trainer = getattr(model, "trainer", None)
+            for m in getattr(trainer, "metrics", ()):
+                if isinstance(m, Metric) and m.name == base:
+                    direction = m.direction
+        if direction not in ("min", "max"):
+            raise CallbackError(
+                f"{self.owner} cannot tell whether '{self.key}' should go up or down (it is "
+                f"not a registered metric); pass mode='max' or mode='min'.")
+        return direction
+
+    def _missing_message(self, logs: Dict[str, Any]) -> str:
+        keys = list(logs)
+        msg = (f"{self.owner} monitors '{self.key}', but fit logged no such key at the end of "
+               f"the epoch; the logged keys are {keys}.")
+        if self.key.startswith("val_") and not any(k.startswith("val_") for k in keys):
+            msg += (" Validation keys (val_*) are logged only when fit gets validation_data "
+                    "or validation_split > 0.")
+        else:
+            close = difflib.get_close_matches(self.key, keys, n=1, cutoff=0.6)
+            if close:
+                msg += f" Did you mean '{close[0]}'?"
+            else:
+                msg += " Add the metric to compile(metrics=[...]) or monitor a logged key."
+        return msg
+
+
+__all__ = ["Monitor", "MODES"]

@@ -1,0 +1,46 @@
+"""TerminateOnNaN: stop training as soon as a batch loss is NaN or infinite."""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Dict, Optional
+
+from ...registry import CALLBACKS
+from .base import Callback
+
+
+@CALLBACKS.register("terminate_on_nan")
+class TerminateOnNaN(Callback):
+    """Set ``model.stop_training`` at the first training batch whose loss is NaN or inf.
+
+    The epoch in progress ends at that batch (its logs are still computed and validation
+    still runs, so History shows the NaN), then ``fit`` returns. A ``RuntimeWarning`` says
+    where it happened.
+
+    Attributes:
+        stopped_epoch, stopped_batch: where the non-finite loss appeared, or None.
+
+    Example:
+        >>> model.fit(x, y, epochs=10, callbacks=[TerminateOnNaN()])  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped_epoch: Optional[int] = None
+        self.stopped_batch: Optional[int] = None
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None) -> None:
+        self.stopped_epoch = self.stopped_batch = None
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        self.stopped_epoch, self.stopped_batch = self._epoch, batch
+        self.model.stop_training = True
+        warnings.warn(f"TerminateOnNaN: the loss of batch {batch} in epoch {self._epoch} is "
+                      f"{loss}; training stopped.", RuntimeWarning, stacklevel=2)
