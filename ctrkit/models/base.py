@@ -81,7 +81,8 @@ class BaseModel(nn.Module):
             object.__setattr__(self, "_ctrkit_in_init", True)
             try:
                 with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(int(seed) if seed is not None else 0)
+                    # seed=None: fresh random weights (the global RNG state is still restored)
+                    torch.manual_seed(int(seed) if seed is not None else torch.seed())
                     init(self, *args, **kw)
             finally:
                 object.__setattr__(self, "_ctrkit_in_init", False)
@@ -205,7 +206,7 @@ class BaseModel(nn.Module):
         cbs.on_predict_begin()
         logits = predict_logits(self, cols, int(batch_size), cbs)
         cbs.on_predict_end()
-        return self.head.output(logits).double().numpy().reshape(-1, 1)
+        return self.head.output(logits.double()).numpy().reshape(-1, 1)
 
     def example_batch(self, n: int = 2) -> Dict[str, torch.Tensor]:
         """A valid all-zeros batch of ``n`` rows (lengths 1), for summaries and tracing."""

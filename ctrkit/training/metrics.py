@@ -16,7 +16,7 @@ from sklearn import metrics as skm
 from ..errors import ConfigError
 from ..registry import METRICS
 
-EPS = 1e-7
+EPS = 1e-15  # probabilities are float64 (computed from logits), as sklearn's log_loss clips
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,7 @@ class Trainer:
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)
                 order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
-                preds = torch.empty(n, dtype=torch.float32)
+                preds = torch.empty(n, dtype=torch.float32)  # logits; float64 probabilities at epoch end
                 loss_sum, seen = 0.0, 0
                 for step in range(steps):
                     idx = order[step * batch_size:(step + 1) * batch_size]
@@ -228,7 +228,7 @@ class Trainer:
                     if self.clipnorm is not None:
                         torch.nn.utils.clip_grad_norm_(model.parameters(), self.clipnorm)
                     self.optimizer.step()
-                    preds[seen:seen + len(idx)] = model.head.output(logits.detach()).float().cpu()
+                    preds[seen:seen + len(idx)] = logits.detach().float().cpu()
                     batch_loss = float(loss.detach())
                     loss_sum += batch_loss * len(idx)
                     seen += len(idx)
@@ -238,7 +238,7 @@ class Trainer:
                 used = order[:seen]
                 epoch_logs = {"loss": loss_sum / max(seen, 1)}
                 epoch_logs.update(self.compute_metrics(
-                    train.y[used].numpy(), preds[:seen].numpy(),
+                    train.y[used].numpy(), model.head.output(preds[:seen].double()).numpy(),
                     None if train.w is None else train.w[used].numpy(),
                     train.x.subset(used) if self.group_keys() else train.x))
                 if val is not None:
@@ -260,7 +260,7 @@ class Trainer:
         logits = predict_logits(self.model, data.x, batch_size, cbs, test=True)
         with torch.no_grad():
             loss = self._loss(logits, data.y, data.w)
-        pred = self.model.head.output(logits).numpy()
+        pred = self.model.head.output(logits.double()).numpy()  # float64: no ties from rounding
         logs = {prefix + "loss": float(loss)}
         logs.update(self.compute_metrics(data.y.numpy(), pred,
                                          None if data.w is None else data.w.numpy(), data.x,
