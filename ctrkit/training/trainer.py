@@ -158,7 +158,8 @@ class Trainer:
             torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
             cbs.on_train_begin()
             # After every on_train_begin (which resets callback state), inside the RNG fork:
-            # a BackupAndRestore callback resumes an interrupted run from its last epoch.
+            # a BackupAndRestore callback resumes an interrupted run from its last backup
+            # (and moves to the end of the list, to back up each epoch after the others).
             initial_epoch = resume_from_backup(cbs, initial_epoch)
             epoch_logs: Dict[str, Any] = {}
             for epoch in range(initial_epoch, epochs):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ...errors import SerializationError
-from .base import Callback
+from .base import Callback, CallbackList
 
 BACKUP_FORMAT = "ctrkit-backup"
 BACKUP_VERSION = 1
@@ -137,11 +137,15 @@ class BackupAndRestore(Callback):
                 self.path.unlink()
 
 
-def resume_from_backup(callbacks: Iterable[Callback], initial_epoch: int) -> int:
-    """Let each :class:`BackupAndRestore` among ``callbacks`` restore its backup; return the
-    epoch to start from (``initial_epoch`` when there is nothing to resume)."""
-    callbacks = list(callbacks)
-    for c in callbacks:
-        if isinstance(c, BackupAndRestore):
-            initial_epoch = c.restore(callbacks, initial_epoch)
+def resume_from_backup(callbacks: CallbackList, initial_epoch: int) -> int:
+    """Let each :class:`BackupAndRestore` in ``callbacks`` restore its backup; return the
+    epoch to start from (``initial_epoch`` when there is nothing to resume).
+
+    The backups are also moved to the end of the list, so that each epoch's backup is written
+    after every other callback (the History included) has handled that epoch's end.
+    """
+    backups = [c for c in callbacks.callbacks if isinstance(c, BackupAndRestore)]
+    callbacks.callbacks = [c for c in callbacks.callbacks if c not in backups] + backups
+    for c in backups:
+        initial_epoch = c.restore(callbacks.callbacks, initial_epoch)
     return initial_epoch
