@@ -12,9 +12,12 @@ inputs carry those names. Inputs are *encoded ids*: apply the model's encoders
 ``task='regression'`` the output is the prediction itself.
 
 The model runs in eval mode (Dice uses its running statistics, dropout is off), so one row's
-output never depends on the rest of its batch. DIN's attention gathers valid positions with
-``nonzero``; tracing records that op, so the artefact stays correct for other batch sizes and
-other history lengths than the example it was traced with (the tests check both).
+output never depends on the rest of its batch. Layers whose forward has data-dependent shapes
+are exported through a dense-masked equivalent (:data:`DENSE_EQUIVALENTS`): DIN's attention
+pooling gathers the valid positions with ``nonzero`` and sums them with ``index_add``, which
+ONNX cannot express faithfully (its scatter drops repeated row indices); in eval mode scoring
+every position and zeroing the padded ones is the same function with static shapes. The
+artefact is checked on other batch sizes and history lengths than the traced example.
 
 Example:
     >>> model.export("din.pt")                              # doctest: +SKIP
@@ -23,19 +26,61 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import torch
 from torch import nn
 
 from .errors import ConfigError
 from .features import DenseFeat, VarLenSparseFeat, get_feature_names
+from .models.din.attention import AttentionPooling, masked_softmax
 from .persistence import atomic_write
 
 FORMATS = ("torchscript", "onnx")
+
+
+def dense_attention_pooling(pool: nn.Module) -> Callable[..., Any]:
+    """A forward for a DIN ``AttentionPooling`` that scores all T positions and masks after.
+
+    Same function as the layer's own forward in eval mode (per-position activations), with
+    shapes that depend on the batch size only. Shapes: ``q (B, E), keys (B, T, E), mask (B, T)
+    -> (B, E)``.
+    """
+    def forward(q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
+                return_weights: bool = False):
+        b, t, e = keys.shape
+        rows = torch.arange(b, device=keys.device).unsqueeze(1).expand(b, t).reshape(-1)
+        scores = pool.unit.score_rows(q, keys.reshape(b * t, e), rows).reshape(b, t)
+        if pool.weight_normalization:
+            weights = masked_softmax(scores, mask)
+        else:
+            weights = scores * mask.to(scores.dtype)
+        pooled = (weights.unsqueeze(-1) * keys).sum(1)
+        return (pooled, weights) if return_weights else pooled
+    return forward
+
+
+#: layer class -> factory of an export-friendly forward for one instance of it.
+DENSE_EQUIVALENTS: Dict[type, Callable[[nn.Module], Callable[..., Any]]] = {
+    AttentionPooling: dense_attention_pooling,
+}
+
+
+@contextlib.contextmanager
+def dense_layers(model: nn.Module) -> Iterator[None]:
+    """Within the block, layers listed in :data:`DENSE_EQUIVALENTS` use their dense forward."""
+    swapped = [m for m in model.modules() if type(m) in DENSE_EQUIVALENTS]
+    try:
+        for m in swapped:
+            m.forward = DENSE_EQUIVALENTS[type(m)](m)
+        yield
+    finally:
+        for m in swapped:
+            m.__dict__.pop("forward", None)
 
 
 class ServingModule(nn.Module):
@@ -98,7 +143,7 @@ def export_model(model: Any, path: Any, format: str = "torchscript") -> Path:
     was_training = model.training
     wrapper.eval()  # also the model: Dice on running statistics, no dropout
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), dense_layers(model):
             warnings.filterwarnings("ignore", message=".*deprecated.*")
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             if fmt == "torchscript":
@@ -118,8 +163,8 @@ def _onnx_bytes(wrapper: ServingModule, example: Tuple[torch.Tensor, ...]) -> by
     names = wrapper.input_names
     buf = io.BytesIO()
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx.*")
-    # The TorchScript-based exporter handles DIN's data-dependent gather (nonzero) with a
-    # dynamic batch axis; torch.export's would need it rewritten with explicit size hints.
+    # The TorchScript-based exporter takes dynamic_axes directly; the torch.export-based one
+    # (the default since torch 2.9) needs the extra onnxscript package.
     torch.onnx.export(wrapper, example, buf, input_names=names, output_names=["probability"],
                       dynamic_axes={**{n: {0: "batch"} for n in names},
                                     "probability": {0: "batch"}},
@@ -127,4 +172,5 @@ def _onnx_bytes(wrapper: ServingModule, example: Tuple[torch.Tensor, ...]) -> by
     return buf.getvalue()
 
 
-__all__ = ["export_model", "ServingModule", "example_inputs", "FORMATS"]
+__all__ = ["export_model", "ServingModule", "example_inputs", "dense_layers",
+           "dense_attention_pooling", "DENSE_EQUIVALENTS", "FORMATS"]
