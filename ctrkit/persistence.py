@@ -311,7 +311,7 @@ def load_model(path: PathLike, device: Any = None) -> Any:
             device is CUDA and CUDA is not available here.
 
     Returns:
-        the model, in eval-ready state with its saved encoders attached.
+        the model with its saved encoders attached, predicting exactly as when it was saved.
 
     Raises:
         SerializationError: the file is missing, truncated, tampered, unsafe or newer than this

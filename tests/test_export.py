@@ -12,6 +12,9 @@ from ctrkit import DenseFeat, SparseFeat, VarLenSparseFeat, get_feature_names
 from ctrkit.errors import ConfigError
 from ctrkit.export import example_inputs
 
+# TorchScript is deprecated in torch >= 2.9 but still the most widely served format.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+
 
 def data(n: int, seed: int, maxlen: int = 6):
     """Rows whose history lengths cover 0 (no history) .. maxlen (full)."""

@@ -166,7 +166,8 @@ def raw_inputs(x):
     raw = dict(x)
     raw["user"] = np.array([f"u{v}" for v in x["user"]])
     raw["item"] = np.array([f"i{v}" for v in x["item"]])
-    raw["hist_item"] = np.where(x["hist_item"] > 0, np.char.add("i", x["hist_item"].astype(str)), "")
+    hist = np.char.add("i", x["hist_item"].astype(str))
+    raw["hist_item"] = np.where(x["hist_item"] > 0, hist, "")
     return raw
 
 
@@ -286,6 +287,7 @@ def test_file_with_pickled_object_is_refused_without_running_it(tmp_path):
     assert marker.exists()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_plain_pickle_is_refused(tmp_path):
     path = tmp_path / "p.ctrkit"
     marker = tmp_path / "code-ran"
@@ -316,7 +318,8 @@ def _rewrite(path, edit):
     (lambda p: p["state_dict"].update(extra=torch.zeros(1)), "Unexpected key.*extra"),
     (lambda p: p["state_dict"].update({"dnn_linear.weight": torch.zeros(1, 3)}),
      "size mismatch for dnn_linear.weight"),
-    (lambda p: p["state_dict"].update({"dnn_linear.weight": "not a tensor"}), "not a dict of tensors"),
+    (lambda p: p["state_dict"].update({"dnn_linear.weight": "not a tensor"}),
+     "not a dict of tensors"),
     (lambda p: p["hparams"].update(att_hidden_size=(5,)), "do not fit the model"),
     (lambda p: p["hparams"].update(no_such_option=1), "no_such_option"),
     (lambda p: p.update(model="no-such-model"), "'no-such-model', which is not registered"),
@@ -340,3 +343,34 @@ def test_missing_file_and_foreign_torch_file(tmp_path):
     torch.save({"weight": torch.zeros(2)}, tmp_path / "sd.pt")
     with pytest.raises(SerializationError, match="not a ctrkit-model file"):
         ctrkit.load(tmp_path / "sd.pt")
+
+
+def test_ctrkit_encoder_class_is_found_without_registration(tmp_path, monkeypatch):
+    import ctrkit.persistence as mod
+
+    class ShippedEncoder(TinyEncoder):  # stands for an encoder class shipped inside ctrkit
+        pass
+
+    ShippedEncoder.__module__, ShippedEncoder.__qualname__ = mod.__name__, "ShippedEncoder"
+    monkeypatch.setattr(mod, "ShippedEncoder", ShippedEncoder, raising=False)
+    model, x = trained("din")
+    model.encoders = {"user": ShippedEncoder([f"u{i}" for i in range(8)])}
+    path = model.save(tmp_path / "m.ctrkit")
+    assert torch.load(path, weights_only=True)["encoders"]["user"]["type"] == \
+        "ctrkit.persistence:ShippedEncoder"
+    loaded = ctrkit.load(path)
+    assert type(loaded.encoders["user"]) is ShippedEncoder
+    raw = {**x, "user": np.array([f"u{v}" for v in x["user"]])}
+    np.testing.assert_array_equal(loaded.predict(raw), model.predict(raw))
+
+
+@pytest.mark.parametrize("type_name", ["os:system", "builtins:eval", "ctrkit:build",
+                                       "no-such-encoder"])
+def test_encoder_type_outside_ctrkit_or_unknown_is_refused(tmp_path, encoder_registry,
+                                                           type_name):
+    model, _ = trained("din")
+    model.encoders = {"user": TinyEncoder(["a"])}
+    path = model.save(tmp_path / "m.ctrkit")
+    _rewrite(path, lambda p: p["encoders"]["user"].update(type=type_name))
+    with pytest.raises(SerializationError, match=f"(?s){path}.*encoder of type"):
+        ctrkit.load(path)
