@@ -2,7 +2,8 @@
 
 Trains DIN with dropout, shuffling, Adam, Dice and a stateful callback, under
 BackupAndRestore(BACKUP); with K it dies (os._exit) in the middle of epoch K + 1, after epoch
-K was backed up. Writes the final weights to OUT and the History and the epochs this process began to OUT + '.json'.
+K was backed up. Writes the final weights to OUT, and the History and the epochs this process
+began to OUT + '.json'.
 """
 import json
 import os
