@@ -18,7 +18,7 @@ import ctrkit  # noqa: E402
 from ctrkit import SparseFeat, VarLenSparseFeat  # noqa: E402
 from ctrkit.callbacks import BackupAndRestore, Callback  # noqa: E402
 
-EPOCHS = 6
+EPOCHS = 8
 
 
 class HalveLrEveryTwoEpochs(Callback):
@@ -34,10 +34,10 @@ class HalveLrEveryTwoEpochs(Callback):
             for g in self.model.trainer.optimizer.param_groups:
                 g["lr"] *= 0.5
 
-    def get_state(self):
+    def state_dict(self):
         return {"since": self.since}
 
-    def set_state(self, state):
+    def load_state_dict(self, state):
         self.since = state["since"]
 
 
@@ -84,6 +84,12 @@ def run(backup_dir, die_after=None):
     model.compile("adam", "binary_crossentropy", lr=0.02)
     record = RecordEpochs()
     callbacks = [BackupAndRestore(backup_dir), HalveLrEveryTwoEpochs(), record]
+    # Keras-style stateful callbacks, where this ctrkit has them: their counters must resume.
+    cb = ctrkit.callbacks
+    if hasattr(cb, "ReduceLROnPlateau"):
+        callbacks.append(cb.ReduceLROnPlateau("loss", factor=0.5, patience=1, min_delta=0.01))
+    if hasattr(cb, "EarlyStopping"):
+        callbacks.append(cb.EarlyStopping("loss", patience=2, min_delta=0.01))
     if die_after is not None:
         callbacks.append(DieAfter(die_after))
     history = model.fit(x, y, batch_size=16, epochs=EPOCHS, verbose=0, callbacks=callbacks)

@@ -50,10 +50,10 @@ class BackupAndRestore(Callback):
     weights and buffers, the optimizer state (learning rates included), the last finished
     epoch, the RNG states (``model.rng``, which orders the batches; torch's global RNG as
     ``fit`` forks it, which drives dropout; numpy's global RNG; CUDA's when on a GPU) and the
-    state of every other callback that implements ``get_state``/``set_state`` (early stopping
-    counters, learning-rate schedules, the History). A run killed after epoch k and started
-    again with the same call continues with epoch k + 1 and ends with exactly the weights of a
-    run that was never interrupted. When ``fit`` finishes normally the backup is deleted.
+    state of every other callback (its ``state_dict()``, restored with ``load_state_dict``:
+    early stopping counters, learning-rate schedules, the History). A run killed after epoch k
+    and started again with the same call continues with epoch k + 1 and ends with exactly the
+    weights of a run that was never interrupted. When ``fit`` finishes normally the backup is deleted.
 
     Args:
         backup_dir: folder for the backup (created when needed). Use one folder per run.
@@ -105,7 +105,7 @@ class BackupAndRestore(Callback):
             states = payload["callbacks"]
             for key, c in _keyed(self._callbacks).items():
                 if key in states:
-                    c.set_state(states[key])
+                    c.load_state_dict(states[key])
             epoch = int(payload["epoch"])
         except SerializationError as e:
             raise SerializationError(str(e) + hint) from e
@@ -126,7 +126,7 @@ class BackupAndRestore(Callback):
             "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
             "optimizer": to_plain(self._optimizer().state_dict(), "The optimizer state"),
             "rng": rng,
-            "callbacks": {k: to_plain(c.get_state(), f"The state of callback {k}")
+            "callbacks": {k: to_plain(c.state_dict(), f"The state of callback {k}")
                           for k, c in _keyed(self._callbacks).items()},
         }
         save_plain(payload, self.path)

@@ -30,16 +30,13 @@ class Callback:
     def set_params(self, params: Dict[str, Any]) -> None:
         self.params = params
 
-    def get_state(self) -> Dict[str, Any]:
-        """Plain data (numbers, strings, lists, dicts) that :meth:`set_state` restores.
-
-        A callback whose behaviour depends on past epochs (a patience counter, a best value)
-        returns it here, so ``BackupAndRestore`` can resume an interrupted run exactly.
-        """
+    def state_dict(self) -> Dict[str, Any]:
+        """Plain-data state needed to resume this callback mid-training (counters, best
+        value); empty for stateless callbacks. Tensors are allowed (``torch.load``-safe)."""
         return {}
 
-    def set_state(self, state: Dict[str, Any]) -> None:
-        """Restore what :meth:`get_state` returned (called after ``on_train_begin``)."""
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
     def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None: ...

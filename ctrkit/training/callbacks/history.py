@@ -21,10 +21,10 @@ class History(Callback):
     def on_train_begin(self, logs=None) -> None:
         self.history, self.epoch = {}, []
 
-    def get_state(self) -> Dict[str, Any]:
+    def state_dict(self) -> Dict[str, Any]:
         return {"history": {k: list(v) for k, v in self.history.items()}, "epoch": list(self.epoch)}
 
-    def set_state(self, state: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.history = {k: list(v) for k, v in state.get("history", {}).items()}
         self.epoch = list(state.get("epoch", []))
 
