@@ -87,9 +87,9 @@ def run(backup_dir, die_after=None):
     # Keras-style stateful callbacks, where this ctrkit has them: their counters must resume.
     cb = ctrkit.callbacks
     if hasattr(cb, "ReduceLROnPlateau"):
-        callbacks.append(cb.ReduceLROnPlateau("loss", factor=0.5, patience=1, min_delta=0.01))
+        callbacks.append(cb.ReduceLROnPlateau("loss", factor=0.5, patience=1, min_delta=0.002))
     if hasattr(cb, "EarlyStopping"):
-        callbacks.append(cb.EarlyStopping("loss", patience=2, min_delta=0.01))
+        callbacks.append(cb.EarlyStopping("loss", patience=3, min_delta=0.002))
     if die_after is not None:
         callbacks.append(DieAfter(die_after))
     history = model.fit(x, y, batch_size=16, epochs=EPOCHS, verbose=0, callbacks=callbacks)
