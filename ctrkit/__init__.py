@@ -56,8 +56,24 @@ def build(name: str, features: Sequence[Any], **hparams: Any) -> BaseModel:
     return model
 
 
+def load(path: Any, device: Any = None) -> BaseModel:
+    """Load a model saved with ``model.save(path)``; it predicts exactly as it did.
+
+    The file holds plain data and tensors only (no pickled objects), so loading cannot run code.
+
+    Args:
+        path: the file.
+        device: where to put the model (None: the saved device, or the CPU without CUDA).
+
+    Raises:
+        SerializationError: missing, truncated, tampered or newer-format file (names the path).
+    """
+    from .persistence import load_model
+    return load_model(path, device=device)
+
+
 __all__ = [
-    "__version__", "build", "list_models", "BaseModel", "SparseFeat", "DenseFeat",
+    "__version__", "build", "load", "list_models", "BaseModel", "SparseFeat", "DenseFeat",
     "VarLenSparseFeat", "get_feature_names", "Registry", "register_model", "register_layer",
     "register_activation", "register_metric", "register_loss", "register_optimizer",
     "register_regularizer", "MODELS", "LAYERS", "ACTIVATIONS", "METRICS", "LOSSES",

@@ -18,14 +18,8 @@ def _pyplot():
 
 def save_figure(fig, path: str) -> None:
     """Write ``fig`` as a PNG atomically (temp file, then rename)."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    try:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    from .persistence import atomic_write
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100, bbox_inches="tight"))
 
 
 def plot_history(history, keys: Sequence[str] = ("loss",), path: Optional[str] = None):

@@ -129,9 +129,11 @@ LOSSES = Registry("loss")
 OPTIMIZERS = Registry("optimizer")
 REGULARIZERS = Registry("regularizer")
 CALLBACKS = Registry("callback")
+#: fitted data encoders (``to_dict()``/``from_dict()``/``transform()``) saved with a model.
+ENCODERS = Registry("encoder")
 
 REGISTRIES = {r.kind: r for r in (MODELS, LAYERS, ACTIVATIONS, METRICS, LOSSES, OPTIMIZERS,
-                                  REGULARIZERS, CALLBACKS)}
+                                  REGULARIZERS, CALLBACKS, ENCODERS)}
 
 
 def register_model(name: Optional[str] = None, *, override: bool = False) -> Callable[[T], T]:

@@ -113,6 +113,9 @@ class BaseModel(nn.Module):
         self.head = PredictionHead(self.task)
         self.trainer: Optional[Trainer] = None
         self.stop_training = False
+        #: feature name -> fitted encoder (``transform``/``to_dict``/``from_dict``); with one
+        #: attached, fit/evaluate/predict take that feature's raw values. Saved by ``save``.
+        self.encoders: Dict[str, Any] = {}
 
     # ----------------------------------------------------------------- helpers for models
     @staticmethod
@@ -159,6 +162,41 @@ class BaseModel(nn.Module):
                           f"needs a model with attention over a behaviour sequence, such as "
                           f"'din'.")
 
+    def encode_inputs(self, x: Any) -> Any:
+        """Map raw values of every feature with an attached encoder to ids (unseen -> OOV id).
+
+        Returns ``x`` unchanged when no encoder is attached, else a dict with the encoded
+        columns replaced (other columns, e.g. a GAUC group, are kept).
+        """
+        if not self.encoders or x is None:
+            return x
+        from ..inputs import _as_mapping, _to_numpy
+        data = dict(_as_mapping(self.features, x))
+        for name, enc in self.encoders.items():
+            if name in data:
+                data[name] = np.asarray(enc.transform(_to_numpy(data[name], name)))
+        return data
+
+    def save(self, path: Any) -> Any:
+        """Save everything needed to predict (hyperparameters, features, encoders, weights) to
+        ONE file, atomically; ``ctrkit.load(path)`` rebuilds the model.
+
+        Raises:
+            SerializationError: a hyperparameter is not plain data (e.g. an activation class:
+                pass its registered name instead); nothing is written then.
+        """
+        from ..persistence import save_model
+        return save_model(self, path)
+
+    def export(self, path: Any, format: str = "torchscript") -> Any:
+        """Write a serving artefact with a dynamic batch axis (see :mod:`ctrkit.export`).
+
+        It takes the input tensors in ``get_feature_names(model.features)`` order and returns
+        probabilities of shape (B, 1).
+        """
+        from ..export import export_model
+        return export_model(self, path, format=format)
+
     # ----------------------------------------------------------------- Keras-style API
     def compile(self, optimizer: Any = "adam", loss: Any = "binary_crossentropy",
                 metrics: Optional[Sequence[Any]] = None, lr: Optional[float] = None,
@@ -182,8 +220,10 @@ class BaseModel(nn.Module):
             NotCompiledError: ``compile`` was not called.
             InputError: bad data (nothing is trained then).
         """
+        if self.encoders and isinstance(validation_data, (tuple, list)) and validation_data:
+            validation_data = (self.encode_inputs(validation_data[0]), *validation_data[1:])
         return require_trainer(self).fit(
-            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+            self.encode_inputs(x), y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             initial_epoch=initial_epoch, validation_split=validation_split,
             validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
             sample_weight=sample_weight)
@@ -191,7 +231,7 @@ class BaseModel(nn.Module):
     def evaluate(self, x, y, batch_size: int = 256, sample_weight=None, verbose: int = 0,
                  callbacks=None) -> Dict[str, float]:
         """``{'loss': ..., <metric>: ...}`` over all rows of ``x``."""
-        return require_trainer(self).evaluate(x, y, batch_size=batch_size,
+        return require_trainer(self).evaluate(self.encode_inputs(x), y, batch_size=batch_size,
                                               sample_weight=sample_weight, verbose=verbose,
                                               callbacks=callbacks)
 
@@ -200,7 +240,7 @@ class BaseModel(nn.Module):
         (probabilities for ``task='binary'``). Runs in eval mode without autograd."""
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        cols = prepare_inputs(self.features, x)
+        cols = prepare_inputs(self.features, self.encode_inputs(x))
         cbs = CallbackList(check_callbacks(callbacks))
         cbs.set_model(self)
         cbs.on_predict_begin()

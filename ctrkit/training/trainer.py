@@ -17,6 +17,7 @@ import torch
 from ..errors import ConfigError, InputError, NotCompiledError
 from ..inputs import Columns, prepare_inputs, prepare_target, prepare_weights
 from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
+from .callbacks.backup_and_restore import resume_from_backup
 from .losses import Loss, get_loss
 from .metrics import Metric, get_metrics
 from .optimizers import create_optimizer
@@ -206,6 +207,10 @@ class Trainer:
         with torch.random.fork_rng(devices=_rng_devices(device)):
             torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
             cbs.on_train_begin()
+            # After every on_train_begin (which resets callback state), inside the RNG fork:
+            # a BackupAndRestore callback resumes an interrupted run from its last backup
+            # (and moves to the end of the list, to back up each epoch after the others).
+            initial_epoch = resume_from_backup(cbs, initial_epoch)
             epoch_logs: Dict[str, Any] = {}
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)

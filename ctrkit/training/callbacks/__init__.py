@@ -1,4 +1,5 @@
 """Callbacks for ``fit``/``evaluate``/``predict`` (Keras protocol)."""
+from .backup_and_restore import BackupAndRestore
 from .base import Callback, CallbackList, check_callbacks
 from .csv_logger import CSVLogger
 from .early_stopping import EarlyStopping
@@ -11,6 +12,6 @@ from .progbar import ProgbarLogger
 from .reduce_lr_on_plateau import ReduceLROnPlateau
 from .terminate_on_nan import TerminateOnNaN
 
-__all__ = ["Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History",
+__all__ = ["BackupAndRestore", "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History",
            "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "Monitor",
            "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN", "check_callbacks"]

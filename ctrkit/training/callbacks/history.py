@@ -24,6 +24,13 @@ class History(Callback):
     def on_train_begin(self, logs=None) -> None:
         self.history, self.epoch = {}, []
 
+    def state_dict(self) -> Dict[str, Any]:
+        return {"history": {k: list(v) for k, v in self.history.items()}, "epoch": list(self.epoch)}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.history = {k: list(v) for k, v in state.get("history", {}).items()}
+        self.epoch = list(state.get("epoch", []))
+
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():

@@ -3,52 +3,18 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
 from ...errors import CallbackError
+from ...persistence import save_plain
 from ...registry import CALLBACKS
 from .base import Callback
 from .monitor import Monitor
 
-#: the ``format`` tag of files written without ``model.save`` (save_weights_only=False).
-CHECKPOINT_FORMAT = "ctrkit.checkpoint/1"
-
-
-def atomic_write(path: str, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` on a temp file next to ``path``, then rename it onto ``path``.
-
-    A crash mid-write leaves any earlier file at ``path`` intact and no partial file behind.
-    """
-    path = os.path.abspath(path)
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}",
-                               dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _cpu_state(model) -> Dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
-def _plain(value: Any) -> Any:
-    """Logs as plain Python numbers and strings (loadable with ``weights_only=True``)."""
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 @CALLBACKS.register("model_checkpoint")
@@ -63,12 +29,12 @@ class ModelCheckpoint(Callback):
 
     - ``save_weights_only=True``: ``model.state_dict()`` (CPU tensors); reload with
       ``model.load_state_dict(torch.load(path, weights_only=True))``.
-    - ``save_weights_only=False``: ``model.save(path)`` when the model has a ``save`` method,
-      otherwise a dict with ``format``, ``state_dict``, ``optimizer_state_dict``, ``epoch``
-      (epochs completed: pass it to ``fit(initial_epoch=...)`` to continue), ``logs``,
-      ``model`` (registered name) and ``class``. Both load with
-      ``torch.load(path, weights_only=True)``: plain data and tensors only, never a pickle
-      of the model object.
+    - ``save_weights_only=False``: ``model.save(path)``, one self-describing file that
+      ``ctrkit.load(path)`` turns back into the model (hyperparameters, features, encoders,
+      weights). For an exact resume after a crash (optimizer state, RNG, epoch) use
+      ``BackupAndRestore``.
+
+    Both are plain data and tensors only, never a pickle of the model object.
 
     Args:
         filepath: where to save (``str.format`` template or plain path).
@@ -121,7 +87,7 @@ class ModelCheckpoint(Callback):
             if not self.monitor.update(value):
                 return
         path = self.format_path(epoch, logs)
-        atomic_write(path, lambda tmp: self._write(tmp, epoch, logs))
+        self._write(path, epoch, logs)
         self.saved.append(path)
         if self.verbose:
             sys.stdout.write(f"Epoch {epoch + 1}: saved {path}\n")
@@ -139,23 +105,12 @@ class ModelCheckpoint(Callback):
                                 f"str.format template ({e}); use named placeholders such as "
                                 f"{{epoch:02d}} or {{val_auc:.4f}}.") from e
 
-    def _write(self, tmp: str, epoch: int, logs: Dict[str, Any]) -> None:
-        model = self.model
+    def _write(self, path: str, epoch: int, logs: Dict[str, Any]) -> None:
+        """Write one checkpoint; both branches are atomic (temp file, then rename)."""
         if self.save_weights_only:
-            torch.save(_cpu_state(model), tmp)
-        elif callable(getattr(model, "save", None)):
-            model.save(tmp)
+            save_plain(_cpu_state(self.model), path)
         else:
-            optimizer = getattr(getattr(model, "trainer", None), "optimizer", None)
-            torch.save({
-                "format": CHECKPOINT_FORMAT,
-                "model": getattr(model, "registered_name", None),
-                "class": type(model).__name__,
-                "epoch": epoch + 1,
-                "logs": {k: _plain(v) for k, v in logs.items()},
-                "state_dict": _cpu_state(model),
-                "optimizer_state_dict": None if optimizer is None else optimizer.state_dict(),
-            }, tmp)
+            self.model.save(path)  # one self-describing file: ctrkit.load(path) rebuilds it
 
     def state_dict(self) -> Dict[str, Any]:
         return {"monitor": self.monitor.state_dict(), "saved": list(self.saved)}

@@ -1,0 +1,363 @@
+"""One-file save and safe load of a model, and the atomic, code-free file I/O behind them.
+
+A saved model is one file written with ``torch.save`` that holds only plain containers
+(dict, list, tuple, str, int, float, bool, None) and tensors::
+
+    {"format": "ctrkit-model", "format_version": 1, "ctrkit_version": "0.1.0",
+     "torch_version": "...", "model": "din", "hparams": {...}, "features": [...],
+     "encoders": {feature: {"type": ..., "state": ...}}, "state_dict": {...},
+     "rng_state": ByteTensor}
+
+It is read back with ``torch.load(..., weights_only=True)``, which refuses any pickled object
+that is not such plain data, so loading a file from someone else cannot run code. The model is
+rebuilt through the model registry from its name, hyperparameters and feature declarations,
+then its weights (and buffers such as Dice's running statistics) are loaded strictly.
+
+Writes go to a temporary file in the destination folder that replaces ``path`` with
+``os.replace`` only once it is complete, so a crash mid-save never leaves a half file at
+``path``.
+
+Example:
+    >>> model.save("din.ctrkit")                       # doctest: +SKIP
+    >>> model = ctrkit.load("din.ctrkit")              # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional, Union
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, CtrkitError, SerializationError
+from .features import feature_from_dict, feature_to_dict
+from .registry import ENCODERS, MODELS
+
+#: Version of the model file layout; a file with a larger number needs a newer ctrkit.
+FORMAT_VERSION = 1
+MODEL_FORMAT = "ctrkit-model"
+
+PathLike = Union[str, "os.PathLike[str]"]
+_SCALARS = (type(None), bool, int, float, str)
+
+
+# ----------------------------------------------------------------------------- plain data
+def to_plain(value: Any, where: str) -> Any:
+    """Return ``value`` as plain data that ``torch.load(weights_only=True)`` reads back.
+
+    Tuples stay tuples, numpy scalars become Python scalars, a ``torch.device`` becomes its
+    string, tensors are kept (detached, on the CPU).
+
+    Args:
+        value: the value to check.
+        where: what it is, for the error message (e.g. ``"hyperparameter 'dnn_activation'"``).
+
+    Raises:
+        SerializationError: ``value`` (or something inside it) is not plain data.
+    """
+    if type(value) in _SCALARS:
+        return value
+    for kind in (bool, int, float, str):  # subclasses (IntEnum, TorchVersion) -> the base type
+        if isinstance(value, kind):
+            return kind(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.device):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, (list, tuple)):
+        items = [to_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, (str, int)):
+                raise SerializationError(f"{where} has the key {k!r} ({type(k).__name__}); "
+                                         f"only str or int keys can be saved.")
+            out[k] = to_plain(v, f"{where}[{k!r}]")
+        return out
+    raise SerializationError(
+        f"{where} is {value!r} ({type(value).__name__}), which is not plain data and cannot be "
+        f"saved safely. Pass it by its registered name instead (e.g. an activation as 'relu' or "
+        f"'dice', a regularizer as 'l2'), or register it and pass the name.")
+
+
+# ----------------------------------------------------------------------------- atomic I/O
+def atomic_write(path: PathLike, write: Callable[[Any], None]) -> Path:
+    """Write a file through ``write(binary_file)`` so that ``path`` is never half written.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk and then replace
+    ``path`` in one ``os.replace``. On any failure the temporary file is removed and an
+    existing file at ``path`` is left untouched.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp creates 0600; give the file the mode a plain open() would have.
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable where supported
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return path
+
+
+def save_plain(obj: Dict[str, Any], path: PathLike) -> Path:
+    """``torch.save`` plain data + tensors to ``path`` atomically.
+
+    Raises:
+        SerializationError: ``obj`` holds something that is not plain data (nothing written).
+    """
+    obj = to_plain(obj, "The saved data")
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def load_plain(path: PathLike, expected_format: str,
+               max_version: int = FORMAT_VERSION) -> Dict[str, Any]:
+    """Read a file written by :func:`save_plain` without unpickling any object.
+
+    Args:
+        path: the file.
+        expected_format: the ``"format"`` tag the file must carry (``"ctrkit-model"``, ...).
+        max_version: the newest ``format_version`` of that format this code reads.
+
+    Raises:
+        SerializationError: missing, truncated or corrupt file, a pickled object that is not
+            plain data, another kind of file, or a format newer than this ctrkit reads.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SerializationError(f"No file at '{path}'.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for bad archives and refused pickles
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights only load failed" in str(e).lower() or "unsupported global" in str(e).lower():
+            reason = ("it contains a pickled Python object that is not plain data, and loading "
+                      "it could run code; ctrkit refuses it")
+        raise SerializationError(
+            f"Cannot read '{path}': {reason}. The file is truncated, corrupt, not written by "
+            f"ctrkit, or unsafe.") from e
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise SerializationError(f"'{path}' is not a {expected_format} file (its format tag is "
+                                 f"{found!r}).")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise SerializationError(f"'{path}' has an invalid format_version {version!r}.")
+    if version > max_version:
+        raise SerializationError(
+            f"'{path}' uses {expected_format} format version {version}, written by ctrkit "
+            f"{payload.get('ctrkit_version', '?')}; this ctrkit "
+            f"({_ctrkit_version()}) reads versions up to {max_version}. Upgrade ctrkit to "
+            f"load it.")
+    return payload
+
+
+def _ctrkit_version() -> str:
+    from . import __version__
+    return __version__
+
+
+def _require(payload: Dict[str, Any], path: Path, key: str, kind: type) -> Any:
+    value = payload.get(key)
+    if not isinstance(value, kind):
+        raise SerializationError(f"'{path}' is damaged: its '{key}' entry is "
+                                 f"{type(value).__name__}, expected {kind.__name__}.")
+    return value
+
+
+def load_state_dict_checked(module: torch.nn.Module, state: Any, path: Path,
+                            what: str = "weights") -> None:
+    """``module.load_state_dict(state, strict=True)``, with a SerializationError naming ``path``."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SerializationError(f"'{path}' is damaged: its {what} are not a dict of tensors.")
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise SerializationError(
+            f"The {what} in '{path}' do not fit the model they describe (tampered file, or a "
+            f"model whose code changed since it was saved): {e}") from e
+
+
+# ----------------------------------------------------------------------------- names
+def registered_name_of(model: Any) -> str:
+    """The model's registry name: ``model.registered_name``, else its class looked up in MODELS.
+
+    Raises:
+        SerializationError: the class is not registered, so a loader could not rebuild it.
+    """
+    name = getattr(model, "registered_name", None)
+    if name and name in MODELS and MODELS.get(name) is type(model):
+        return name
+    for key, cls in MODELS.items():
+        if cls is type(model):
+            return key
+    raise SerializationError(
+        f"{type(model).__name__} is not in the model registry, so a saved file could not be "
+        f"rebuilt from its name. Register it with @ctrkit.register_model('<name>').")
+
+
+def _encoder_type(enc: Any, feature: str) -> str:
+    for key, cls in ENCODERS.items():
+        if cls is type(enc):
+            return key
+    module = type(enc).__module__
+    if module == "ctrkit" or module.startswith("ctrkit."):
+        return f"{module}:{type(enc).__qualname__}"
+    raise SerializationError(
+        f"The encoder of feature '{feature}' is a {type(enc).__name__}, which is neither a "
+        f"ctrkit class nor registered, so a loader could not rebuild it. Register its class "
+        f"with @ctrkit.registry.ENCODERS.register('<name>').")
+
+
+def _encoder_class(type_name: Any, feature: str, path: Path) -> Any:
+    if not isinstance(type_name, str):
+        raise SerializationError(f"'{path}' is damaged: the encoder of '{feature}' has no type.")
+    if type_name in ENCODERS:
+        return ENCODERS.get(type_name)
+    module, _, qualname = type_name.partition(":")
+    # Only classes of the installed ctrkit package are imported by name; never anything else.
+    if qualname and (module == "ctrkit" or module.startswith("ctrkit.")):
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError):
+            obj = None
+        if isinstance(obj, type) and hasattr(obj, "from_dict"):
+            return obj
+    raise SerializationError(
+        f"'{path}' holds an encoder of type {type_name!r} for feature '{feature}', which is not "
+        f"registered here. Import the package that registers it (ctrkit.registry.ENCODERS) "
+        f"before loading.")
+
+
+# ----------------------------------------------------------------------------- save / load
+def model_payload(model: Any) -> Dict[str, Any]:
+    """Everything needed to rebuild ``model`` and predict with it, as plain data + tensors.
+
+    Raises:
+        SerializationError: a hyperparameter, feature or encoder cannot be saved as plain data,
+            or the model class is not registered.
+    """
+    name = registered_name_of(model)
+    hparams = {k: to_plain(v, f"Hyperparameter '{k}' of model '{name}'")
+               for k, v in model.hparams.items()}
+    try:
+        features = [feature_to_dict(f) for f in model.features]
+    except ConfigError as e:
+        raise SerializationError(str(e)) from e
+    encoders = {}
+    for feat, enc in (getattr(model, "encoders", None) or {}).items():
+        known = {f.name for f in model.features}
+        if feat not in known:
+            raise SerializationError(f"model.encoders has an encoder for '{feat}', which is not a "
+                                     f"feature of the model ({sorted(known)}).")
+        encoders[feat] = {"type": _encoder_type(enc, feat),
+                          "state": to_plain(enc.to_dict(), f"The encoder of feature '{feat}'")}
+    return {
+        "format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
+        "ctrkit_version": _ctrkit_version(), "torch_version": torch.__version__,
+        "model": name, "hparams": hparams, "features": features, "encoders": encoders,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "rng_state": model.rng.get_state(),
+    }
+
+
+def save_model(model: Any, path: PathLike) -> Path:
+    """Write ``model`` to the single file ``path`` (atomically). See the module docstring.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        SerializationError: something about the model cannot be saved as plain data (nothing is
+            written then).
+    """
+    return save_plain(model_payload(model), path)
+
+
+def load_model(path: PathLike, device: Any = None) -> Any:
+    """Rebuild a model saved with :func:`save_model`, ready to ``predict`` (``compile`` it to
+    train further).
+
+    Args:
+        path: the file.
+        device: where to put the model; None keeps the saved device, or the CPU when the saved
+            device is CUDA and CUDA is not available here.
+
+    Returns:
+        the model with its saved encoders attached, predicting exactly as when it was saved.
+
+    Raises:
+        SerializationError: the file is missing, truncated, tampered, unsafe or newer than this
+            ctrkit; or it names a model or encoder that is not registered here.
+    """
+    path = Path(path)
+    payload = load_plain(path, MODEL_FORMAT)
+    name = _require(payload, path, "model", str)
+    hparams = dict(_require(payload, path, "hparams", dict))
+    feature_dicts = _require(payload, path, "features", list)
+    encoder_dicts = _require(payload, path, "encoders", dict)
+    if name not in MODELS:
+        raise SerializationError(f"'{path}' holds a model '{name}', which is not registered here "
+                                 f"(registered: {MODELS.list()}). Import the plug-in that "
+                                 f"registers it before loading.")
+    if device is not None:
+        hparams["device"] = str(device)
+    elif str(hparams.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(f"'{path}' was saved on {hparams['device']}; CUDA is not available, so the "
+                      f"model is loaded on the CPU.", stacklevel=2)
+        hparams["device"] = "cpu"
+    from . import build
+    try:
+        features = [feature_from_dict(d) for d in feature_dicts]
+        model = build(name, features, **hparams)
+    except (CtrkitError, TypeError, KeyError, ValueError) as e:
+        raise SerializationError(f"'{path}' describes a model that cannot be rebuilt "
+                                 f"(tampered, or saved by an incompatible version): {e}") from e
+    load_state_dict_checked(model, payload.get("state_dict"), path)
+    rng_state = payload.get("rng_state")
+    if isinstance(rng_state, torch.Tensor):
+        model.rng.set_state(rng_state)
+    encoders = {}
+    for feat, d in encoder_dicts.items():
+        if not isinstance(d, dict):
+            raise SerializationError(f"'{path}' is damaged: the encoder of '{feat}' is not a dict.")
+        cls = _encoder_class(d.get("type"), feat, path)
+        try:
+            encoders[feat] = cls.from_dict(d.get("state"))
+        except (CtrkitError, TypeError, KeyError, ValueError) as e:
+            raise SerializationError(f"'{path}': the encoder of feature '{feat}' cannot be "
+                                     f"rebuilt: {e}") from e
+    model.encoders = encoders
+    return model
+
+
+__all__ = ["FORMAT_VERSION", "MODEL_FORMAT", "save_model", "load_model", "model_payload",
+           "atomic_write", "save_plain", "load_plain", "to_plain", "registered_name_of",
+           "load_state_dict_checked"]

@@ -1,0 +1,42 @@
+"""examples/serve.py answers with what model.predict returns, and explains bad input."""
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+import ctrkit
+
+
+def test_serving_a_saved_model(tmp_path, tutorial):
+    from serve import make_server
+    x, y, features, hist = tutorial
+    model = ctrkit.build("din", features, history_feature_list=hist)
+    model.compile("adagrad")
+    model.fit(x, y, batch_size=3, epochs=2, verbose=0)
+    model.save(tmp_path / "din.ctrkit")
+    server = make_server(ctrkit.load(tmp_path / "din.ctrkit"), port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def post(body):
+        req = urllib.request.Request(url, data=json.dumps(body).encode())
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    try:
+        body = {k: np.asarray(v).tolist() for k, v in x.items()}
+        got = post(body)["probability"]
+        np.testing.assert_allclose(got, model.predict(x).ravel(), rtol=0, atol=1e-12)
+        body["item"] = [1, 2, 99]
+        with pytest.raises(urllib.error.HTTPError) as err:
+            post(body)
+        assert err.value.code == 400
+        assert "Feature 'item' has id 99" in json.loads(err.value.read())["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
