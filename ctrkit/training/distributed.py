@@ -216,8 +216,9 @@ class DDPPlan(LocalPlan):
         starts = list(range(0, n, per_step))
         sizes = [min(per_step, n - s) for s in starts]
         if len(sizes) > 1 and sizes[-1] < W:  # fold a tail that cannot feed every rank
-            sizes[-2] += sizes.pop()
+            tail = sizes.pop()
             starts.pop()
+            sizes[-1] += tail
         return starts, sizes
 
     def callbacks(self, callbacks: List[Any], verbose: int) -> Tuple[List[Any], int]:
