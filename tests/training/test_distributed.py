@@ -145,7 +145,7 @@ def test_mba_counts_ids_over_the_whole_training_set(ddp_run):
 
 
 @pytest.mark.parametrize("n,batch,world,starts,sizes", [
-    (600, 32, 2, list(range(0, 600, 64)), [64] * 9 + [24]),
+    (601, 32, 2, list(range(0, 601, 64)), [64] * 9 + [25]),
     (129, 32, 2, [0, 64], [64, 65]),          # a 1-row tail cannot feed 2 ranks: folded
     (3, 32, 2, [0], [3]),
     (10, 2, 4, [0], [10]),                    # 10 = 8 + 2: 2 rows cannot feed 4 ranks
