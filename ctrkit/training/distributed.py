@@ -208,7 +208,9 @@ class DDPPlan(LocalPlan):
         self.done = 0
         kwargs = {"device_ids": [model.device.index]} if model.device.type == "cuda" else {}
         # Constructing DDP broadcasts rank 0's parameters and buffers: identical start.
-        self.ddp = nn.parallel.DistributedDataParallel(_TrainStep(trainer), **kwargs)
+        # Gradients as views of DDP's buckets: no second copy of the (dense) table gradients.
+        self.ddp = nn.parallel.DistributedDataParallel(_TrainStep(trainer),
+                                                       gradient_as_bucket_view=True, **kwargs)
 
     @staticmethod
     def _global_steps(n: int, batch_size: int, W: int) -> Tuple[List[int], List[int]]:
