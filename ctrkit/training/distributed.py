@@ -200,28 +200,14 @@ class DDPPlan(LocalPlan):
         state = model.rng.get_state().to(self.comm)
         dist.broadcast(state, 0)
         model.rng.set_state(state.cpu())
-        self.starts, self.sizes = self._global_steps(n, batch_size, W)
-        self.steps = len(self.starts)
-        # Rank r's part of global step s is [lo[s, r], lo[s, r + 1]).
-        self.lo = [[start + size * r // W for r in range(W + 1)]
-                   for start, size in zip(self.starts, self.sizes)]
+        self.lo = step_bounds(n, batch_size, W)
+        self.steps = len(self.lo)
         self.done = 0
         kwargs = {"device_ids": [model.device.index]} if model.device.type == "cuda" else {}
         # Constructing DDP broadcasts rank 0's parameters and buffers: identical start.
         # Gradients as views of DDP's buckets: no second copy of the (dense) table gradients.
         self.ddp = nn.parallel.DistributedDataParallel(_TrainStep(trainer),
                                                        gradient_as_bucket_view=True, **kwargs)
-
-    @staticmethod
-    def _global_steps(n: int, batch_size: int, W: int) -> Tuple[List[int], List[int]]:
-        per_step = batch_size * W
-        starts = list(range(0, n, per_step))
-        sizes = [min(per_step, n - s) for s in starts]
-        if len(sizes) > 1 and sizes[-1] < W:  # fold a tail that cannot feed every rank
-            tail = sizes.pop()
-            starts.pop()
-            sizes[-1] += tail
-        return starts, sizes
 
     def callbacks(self, callbacks: List[Any], verbose: int) -> Tuple[List[Any], int]:
         if self.rank == 0:
@@ -231,7 +217,7 @@ class DDPPlan(LocalPlan):
     def rows(self, order: torch.Tensor, step: int) -> torch.Tensor:
         self.done = step + 1
         lo = self.lo[step]
-        self._scale = (lo[self.rank + 1] - lo[self.rank]) * self.world_size / self.sizes[step]
+        self._scale = (lo[self.rank + 1] - lo[self.rank]) * self.world_size / (lo[-1] - lo[0])
         return order[lo[self.rank]:lo[self.rank + 1]]
 
     def train_loss(self, batch, y, w):
@@ -267,6 +253,34 @@ class DDPPlan(LocalPlan):
 
     def close(self) -> None:
         self.ddp = None  # drops DDP's hooks on the parameters
+
+
+def step_bounds(n: int, batch_size: int, world_size: int) -> List[List[int]]:
+    """Where each rank's rows lie in the epoch's permutation, step by step.
+
+    Global step ``s`` covers positions ``[s*B*W, (s+1)*B*W)``; rank ``r`` takes
+    ``[bounds[s][r], bounds[s][r + 1])``, split as evenly as possible. A last step with fewer
+    than ``W`` rows joins the step before, so no rank is ever empty (needs ``n >= W``).
+
+    Args:
+        n: training rows; batch_size: rows per rank and step (B); world_size: processes (W).
+
+    Returns:
+        one list of ``W + 1`` increasing positions per global step.
+
+    Example:
+        >>> step_bounds(11, 2, 2)      # steps of 4 rows; the 3-row tail splits 1 / 2
+        [[0, 2, 4], [4, 6, 8], [8, 9, 11]]
+    """
+    per_step = batch_size * world_size
+    starts = list(range(0, n, per_step))
+    sizes = [min(per_step, n - s) for s in starts]
+    if len(sizes) > 1 and sizes[-1] < world_size:  # a tail that cannot feed every rank
+        tail = sizes.pop()
+        starts.pop()
+        sizes[-1] += tail
+    return [[start + size * r // world_size for r in range(world_size + 1)]
+            for start, size in zip(starts, sizes)]
 
 
 def all_gather_rows(local: torch.Tensor, counts: List[int], comm: torch.device
@@ -315,4 +329,4 @@ def plan(trainer, n: int, batch_size: int) -> LocalPlan:
 
 __all__ = ["STRATEGIES", "DDPPlan", "LocalPlan", "all_gather_rows", "check_strategy",
            "gather_predictions", "init_process_group", "is_rank_zero", "launched_with_torchrun",
-           "local", "plan", "uses_ddp", "world"]
+           "local", "plan", "step_bounds", "uses_ddp", "world"]

@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from ctrkit.errors import ConfigError
 from ctrkit.inputs import prepare_inputs
 from ctrkit.training import distributed
-from ctrkit.training.distributed import DDPPlan
+from ctrkit.training.distributed import step_bounds
 from ctrkit.training.gauc import gauc
 from ctrkit.training.regularizers import MBA
 
@@ -144,18 +146,31 @@ def test_mba_counts_ids_over_the_whole_training_set(ddp_run):
             assert torch.equal(counts[k], reg.inv_counts[k]), (r, k)
 
 
-@pytest.mark.parametrize("n,batch,world,starts,sizes", [
-    (601, 32, 2, list(range(0, 601, 64)), [64] * 9 + [25]),
-    (129, 32, 2, [0, 64], [64, 65]),          # a 1-row tail cannot feed 2 ranks: folded
-    (3, 32, 2, [0], [3]),
-    (10, 2, 4, [0], [10]),                    # 10 = 8 + 2: 2 rows cannot feed 4 ranks
-    (11, 2, 4, [0], [11]),
-    (12, 2, 4, [0, 8], [8, 4]),
+@pytest.mark.parametrize("n,batch,world,sizes", [
+    (601, 32, 2, [64] * 9 + [25]),
+    (129, 32, 2, [64, 65]),          # a 1-row tail cannot feed 2 ranks: it joins the step before
+    (3, 32, 2, [3]),
+    (10, 2, 4, [10]),                # 10 = 8 + 2: 2 rows cannot feed 4 ranks
+    (12, 2, 4, [8, 4]),
 ])
-def test_global_steps_cover_every_row_once(n, batch, world, starts, sizes):
-    got_starts, got_sizes = DDPPlan._global_steps(n, batch, world)
-    assert (got_starts, got_sizes) == (starts, sizes)
-    assert sum(got_sizes) == n and all(s >= world for s in got_sizes)
+def test_step_bounds_fold_a_tail_smaller_than_the_world(n, batch, world, sizes):
+    assert [b[-1] - b[0] for b in step_bounds(n, batch, world)] == sizes
+
+
+@settings(max_examples=30, deadline=None)
+@given(world=st.integers(1, 8), batch=st.integers(1, 40), extra=st.integers(0, 500))
+def test_step_bounds_give_every_row_to_one_rank_and_never_an_empty_rank(world, batch, extra):
+    n = world + extra
+    bounds = step_bounds(n, batch, world)
+    flat = [p for b in bounds for p in b]
+    assert flat[0] == 0 and flat[-1] == n
+    for prev, b in zip(bounds, bounds[1:]):
+        assert b[0] == prev[-1]                        # steps tile 0..n-1, in order
+        assert all(b2 - b1 == batch for b1, b2 in zip(prev, prev[1:]))  # earlier steps full
+    parts = [b2 - b1 for b1, b2 in zip(bounds[-1], bounds[-1][1:])]
+    assert min(parts) >= 1 and max(parts) - min(parts) <= 1
+    # the loss scales local_n * W / global_n average to 1: the global-batch mean loss
+    assert sum(p * world / sum(parts) for p in parts) / world == pytest.approx(1.0)
 
 
 def test_strategy_is_checked_and_ddp_needs_a_launch(small_synthetic, monkeypatch):
