@@ -19,8 +19,9 @@ The trainer asks :func:`plan` for a :class:`LocalPlan` (one process: exactly tod
   process with batch ``W*B`` up to float rounding, except for batch statistics (Dice, BatchNorm),
   which stay per rank, and MBA's per-batch set of ids, which is per rank too.
 - ``batch_loss``/``stop``: the step's loss over all ranks (the mean over the global batch) and
-  an all-ranks OR of ``model.stop_training``, so every callback sees the same batch logs and no
-  rank is left waiting in an all-reduce.
+  an all-ranks OR of ``model.stop_training`` (after every step and epoch), so every callback
+  sees the same batch logs and a stop on any rank stops all ranks at the same point: no rank is
+  left waiting in an all-reduce.
 - ``end_epoch(preds, seen)``: the logits of every rank, placed at their rows' positions in
   ``order``, so epoch metrics (AUC, GAUC, logloss) are computed exactly over all rows (never an
   average of per-rank AUCs); rank 0's buffers (Dice/BatchNorm running statistics) are
@@ -233,7 +234,9 @@ class DDPPlan(LocalPlan):
         return float(total[0] / total[1]), int(total[1])
 
     def stop(self, flag: bool) -> bool:
-        return bool(self._all_reduce([float(bool(flag))], torch.distributed.ReduceOp.MAX)[0])
+        stop = bool(self._all_reduce([float(bool(flag))], torch.distributed.ReduceOp.MAX)[0])
+        self.trainer.model.stop_training = stop  # the same on every rank from here on
+        return stop
 
     def end_epoch(self, preds: torch.Tensor, seen: int) -> Tuple[torch.Tensor, int]:
         counts = [sum(lo[r + 1] - lo[r] for lo in self.lo[:self.done])

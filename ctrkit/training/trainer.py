@@ -258,7 +258,7 @@ class Trainer:
                 if val is not None:
                     epoch_logs.update(self._evaluate(val, batch_size, cbs, prefix="val_"))
                 cbs.on_epoch_end(epoch, epoch_logs)
-                if model.stop_training:
+                if plan.stop(model.stop_training):
                     break
             cbs.on_train_end(epoch_logs)
         plan.close()

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout
 torch.set_num_threads(1)
 
 import ctrkit  # noqa: E402
-from ctrkit.callbacks import CSVLogger, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau  # noqa: E402
+from ctrkit.callbacks import (Callback, CSVLogger, EarlyStopping, ModelCheckpoint,  # noqa: E402
+                              ReduceLROnPlateau)
 from ctrkit.datasets import make_synthetic  # noqa: E402
 
 N_TRAIN, N_VAL = 601, 203  # 601 = 9 * 64 + 25: a last step split 12/13; 203 = 101 + 102
@@ -36,6 +37,24 @@ def equivalence_model(features):
                          dnn_activation="relu", att_activation="sigmoid", seed=7)
     model.compile("adam", "binary_crossentropy", lr=1e-2, metrics=["auc"])
     return model
+
+
+class StopOnRank(Callback):
+    """Sets ``stop_training`` on one rank at (epoch, batch); records the last batch each rank ran."""
+
+    seen = None
+
+    def __init__(self, rank: int, epoch: int, batch: int) -> None:
+        super().__init__()
+        self.rank, self.epoch, self.batch, self.current = rank, epoch, batch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        StopOnRank.seen = [self.current, batch]
+        if int(os.environ["RANK"]) == self.rank and [self.current, batch] == [self.epoch, self.batch]:
+            self.model.stop_training = True
 
 
 def main(out: Path, batch: int) -> None:
@@ -66,6 +85,11 @@ def main(out: Path, batch: int) -> None:
                 "lr": model.trainer.optimizer.param_groups[0]["lr"]},
                out / f"full-{rank}.pt")
     json.dump({"history": hist.history, "epoch": hist.epoch}, open(out / f"history-{rank}.json", "w"))
+    # A stop requested on one rank only (mid-epoch) stops every rank at the same step.
+    model.fit(xtr, ytr, batch_size=batch, epochs=3, verbose=0,
+              callbacks=[StopOnRank(rank=1, epoch=1, batch=3)])
+    json.dump({"stopped_at": StopOnRank.seen, "weights": [float(p.sum()) for p in model.parameters()]},
+              open(out / f"stop-{rank}.json", "w"))
     sys.stdout.close()
     torch.distributed.destroy_process_group()
 

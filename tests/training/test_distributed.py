@@ -122,6 +122,13 @@ def test_every_rank_sees_the_same_logs_and_decides_the_same(ddp_run):
 
 
 @needs_gloo
+def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(ddp_run):
+    runs = [json.load(open(ddp_run / f"stop-{r}.json")) for r in (0, 1)]
+    assert runs[0]["stopped_at"] == runs[1]["stopped_at"] == [1, 3]  # rank 1 asked, both stop
+    assert runs[0]["weights"] == runs[1]["weights"]
+
+
+@needs_gloo
 def test_only_rank_zero_prints_and_writes(ddp_run):
     out0 = (ddp_run / "stdout-0.txt").read_text()
     assert "Epoch 1/2" in out0 and "Epoch 2/5" in out0
