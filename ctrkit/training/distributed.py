@@ -29,7 +29,8 @@ The trainer asks :func:`plan` for a :class:`LocalPlan` (one process: exactly tod
 
 ``predict``/``evaluate`` (and validation) of a model compiled for DDP are collective: each rank
 predicts a contiguous shard and every rank returns all rows in their original order. Call them
-on every rank, or inside ``with local():`` to predict on one process alone.
+on every rank, or inside ``with local():`` to predict on one process alone. Before the first
+``fit`` has initialised the process group they run locally on every rank.
 
 Only rank 0 prints and writes files: callbacks whose class sets ``rank_zero_only = True``
 (progress bar, CSVLogger, ModelCheckpoint) are dropped on the other ranks, which also run with

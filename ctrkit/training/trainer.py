@@ -290,7 +290,7 @@ class Trainer:
         cbs = CallbackList(check_callbacks(callbacks))
         cbs.set_model(self.model)
         logs = self._evaluate(data, batch_size, cbs)
-        if verbose:
+        if verbose and distributed.is_rank_zero():
             from .callbacks.progbar import format_logs
             print(format_logs(logs))
         return logs
