@@ -3,10 +3,11 @@
 The same global batch (``--batch`` rows per step in all) and data in every run: one process
 trains with batch ``--batch``; W processes (``torchrun --nproc_per_node=W`` over gloo on
 loopback) train with ``--batch / W`` rows each. Each run times ``--epochs`` epochs of ``fit``
-after one warm-up epoch; the rows/s printed are training rows per second of wall time.
+after one warm-up epoch; the rows/s printed are training rows per second of wall time,
+the median of ``--runs`` runs per setting (alternated).
 
     python benchmarks/bench_distributed.py                 # 1 vs 2 processes, 1 thread each
-    python benchmarks/bench_distributed.py --procs 1 2 4 --threads 1
+    python benchmarks/bench_distributed.py --procs 1 2 4 --threads 1 --runs 5
 
 On a 2-core machine expect little gain: two processes share the two cores, every step adds an
 all-reduce of all gradients (the embedding tables are dense parameters) and the small
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -81,18 +83,26 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--maxlen", type=int, default=20)
+    p.add_argument("--runs", type=int, default=3, help="runs per setting (median printed)")
     args = p.parse_args()
     if args.worker:
         return worker(args)
     print(f"DIN defaults, {args.rows} rows, history <= {args.maxlen}, global batch "
           f"{args.batch}, {args.epochs} timed epochs, {args.threads} thread(s)/process, "
           f"{os.cpu_count()} CPUs")
+    results = {procs: [] for procs in args.procs}
+    for _ in range(args.runs):  # alternate, so load from other jobs hits every setting alike
+        for procs in args.procs:
+            results[procs].append(launch(args, procs))
     base = None
-    for procs in args.procs:
-        r = launch(args, procs)
-        base = base or r["rows_per_s"]
-        print(f"{procs} process(es): {r['rows_per_s']:9.0f} rows/s  ({r['seconds']:.1f} s, "
-              f"x{r['rows_per_s'] / base:.2f})  final loss {r['loss']:.4f} auc {r['auc']:.4f}")
+    for procs, runs in results.items():
+        rates = sorted(r["rows_per_s"] for r in runs)
+        median = statistics.median(rates)
+        base = base or median
+        r = runs[-1]
+        print(f"{procs} process(es): median {median:9.0f} rows/s (x{median / base:.2f}; runs "
+              f"{', '.join(f'{v:.0f}' for v in rates)})  final loss {r['loss']:.4f} "
+              f"auc {r['auc']:.4f}")
 
 
 if __name__ == "__main__":
