@@ -179,9 +179,12 @@ class _TrainStep(nn.Module):
 
 
 class DDPPlan(LocalPlan):
-    """``W`` processes: rank ``r`` trains its slice of every global step through DDP."""
+    """``W`` processes: rank ``r`` trains its slice of every global step through DDP.
 
-    def __init__(self, trainer, n: int, batch_size: int) -> None:
+    ``label_sum`` (of the training labels) checks, with ``n``, that all ranks got the same data.
+    """
+
+    def __init__(self, trainer, n: int, batch_size: int, label_sum: float = 0.0) -> None:
         super().__init__(trainer, n, batch_size)
         model = trainer.model
         init_process_group(model.device)
@@ -198,6 +201,7 @@ class DDPPlan(LocalPlan):
                 model.device = device
         # Collectives run on the model's device for NCCL, on the CPU for gloo.
         self.comm = model.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        self._check_same_data(n, label_sum)
         # Same permutations on every rank even with seed=None: rank 0's generator wins.
         state = model.rng.get_state().to(self.comm)
         dist.broadcast(state, 0)
@@ -210,6 +214,16 @@ class DDPPlan(LocalPlan):
         # Gradients as views of DDP's buckets: no second copy of the (dense) table gradients.
         self.ddp = nn.parallel.DistributedDataParallel(_TrainStep(trainer),
                                                        gradient_as_bucket_view=True, **kwargs)
+
+    def _check_same_data(self, n: int, label_sum: float) -> None:
+        """Every rank must pass all the rows (the same ones): rows are split here, not by you."""
+        both = self._all_reduce([n, -n, label_sum, -label_sum], torch.distributed.ReduceOp.MAX)
+        if both[0] != -both[1] or both[2] != -both[3]:
+            raise ConfigError(
+                f"Every process must pass the same, complete training data to fit (ctrkit "
+                f"splits the rows between processes itself), but the processes disagree: "
+                f"{int(-both[1])}..{int(both[0])} rows, label sums {float(-both[3])}.."
+                f"{float(both[2])}. Load the whole data set on every rank.")
 
     def callbacks(self, callbacks: List[Any], verbose: int) -> Tuple[List[Any], int]:
         if self.rank == 0:
@@ -323,12 +337,18 @@ def gather_predictions(predict: Callable[[Any], torch.Tensor], cols) -> torch.Te
     return torch.cat(all_gather_rows(mine, counts, comm))
 
 
-def plan(trainer, n: int, batch_size: int) -> LocalPlan:
-    """The plan for one ``fit``: DDP when the strategy asks for it or torchrun launched us."""
+def plan(trainer, train, batch_size: int) -> LocalPlan:
+    """The plan for one ``fit`` on ``train`` (the trainer's ``Data``): DDP when the strategy
+    asks for it or torchrun launched us, else the plain one-process loop.
+
+    Raises:
+        ConfigError: DDP without a torchrun environment, fewer rows than processes, or ranks
+            that were given different training data.
+    """
     strategy = getattr(trainer, "strategy", None)
     if strategy == "ddp" or (strategy is None and launched_with_torchrun()):
-        return DDPPlan(trainer, n, batch_size)
-    return LocalPlan(trainer, n, batch_size)
+        return DDPPlan(trainer, len(train), batch_size, float(train.y.double().sum()))
+    return LocalPlan(trainer, len(train), batch_size)
 
 
 __all__ = ["STRATEGIES", "DDPPlan", "LocalPlan", "all_gather_rows", "check_strategy",

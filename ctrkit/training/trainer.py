@@ -205,7 +205,7 @@ class Trainer:
         data = self.prepare(x, y, sample_weight)
         train, val = self._validation(data, validation_split, validation_data)
         n = len(train)
-        plan = distributed.plan(self, n, batch_size)  # one process, or a shard under torchrun
+        plan = distributed.plan(self, train, batch_size)  # one process, or shards under torchrun
         steps = plan.steps
         user_cbs, verbose = plan.callbacks(user_cbs, verbose)  # rank 0 alone prints/writes
         history = History()

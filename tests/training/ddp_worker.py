@@ -90,6 +90,11 @@ def main(out: Path, batch: int) -> None:
               callbacks=[StopOnRank(rank=1, epoch=1, batch=3)])
     json.dump({"stopped_at": StopOnRank.seen, "weights": [float(p.sum()) for p in model.parameters()]},
               open(out / f"stop-{rank}.json", "w"))
+    # Data split by the user (each rank its own half) is refused on every rank alike.
+    try:
+        model.fit({k: v[rank::2] for k, v in xtr.items()}, ytr[rank::2], batch_size=batch)
+    except ctrkit.errors.ConfigError as e:
+        (out / f"refused-{rank}.txt").write_text(str(e))
     sys.stdout.close()
     torch.distributed.destroy_process_group()
 

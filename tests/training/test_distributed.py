@@ -129,6 +129,13 @@ def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(ddp_run):
 
 
 @needs_gloo
+def test_ranks_given_different_data_are_refused_on_every_rank(ddp_run):
+    for r in (0, 1):
+        msg = (ddp_run / f"refused-{r}.txt").read_text()
+        assert "same, complete training data" in msg and "300..301 rows" in msg
+
+
+@needs_gloo
 def test_only_rank_zero_prints_and_writes(ddp_run):
     out0 = (ddp_run / "stdout-0.txt").read_text()
     assert "Epoch 1/2" in out0 and "Epoch 2/5" in out0
