@@ -200,12 +200,16 @@ class BaseModel(nn.Module):
     # ----------------------------------------------------------------- Keras-style API
     def compile(self, optimizer: Any = "adam", loss: Any = "binary_crossentropy",
                 metrics: Optional[Sequence[Any]] = None, lr: Optional[float] = None,
-                clipnorm: Optional[float] = None, gauc_group: Optional[str] = None) -> None:
-        """Choose optimizer, loss and metrics (names or objects). See :class:`Trainer`."""
+                clipnorm: Optional[float] = None, gauc_group: Optional[str] = None,
+                strategy: Optional[str] = None) -> None:
+        """Choose optimizer, loss and metrics (names or objects). See :class:`Trainer`.
+
+        ``strategy=None`` trains data-parallel when the script is launched with torchrun
+        (``'ddp'`` demands it); see :mod:`ctrkit.training.distributed` and the README."""
         if self.task == "regression" and loss == "binary_crossentropy":
             loss = "mse"
         self.trainer = Trainer(self, optimizer, loss, metrics, lr=lr, clipnorm=clipnorm,
-                               gauc_group=gauc_group)
+                               gauc_group=gauc_group, strategy=strategy)
 
     def fit(self, x=None, y=None, batch_size: Optional[int] = None, epochs: int = 1,
             verbose: int = 1, initial_epoch: int = 0, validation_split: float = 0.0,

@@ -7,7 +7,6 @@ predictions, ``features``, ``task``, ``regularization_loss(batch)`` and ``device
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -16,6 +15,7 @@ import torch
 
 from ..errors import ConfigError, InputError, NotCompiledError
 from ..inputs import Columns, prepare_inputs, prepare_target, prepare_weights
+from . import distributed
 from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
 from .callbacks.backup_and_restore import resume_from_backup
 from .losses import Loss, get_loss
@@ -69,12 +69,15 @@ class Trainer:
         lr: learning rate (None: the optimizer's default).
         clipnorm: clip the global gradient norm to this value.
         gauc_group: feature whose ids group rows for group metrics such as ``gauc``.
+        strategy: None (data-parallel when launched with torchrun) or ``'ddp'``; see
+            :mod:`ctrkit.training.distributed`.
     """
 
     def __init__(self, model, optimizer="adam", loss="binary_crossentropy", metrics=None,
                  lr: Optional[float] = None, clipnorm: Optional[float] = None,
-                 gauc_group: Optional[str] = None) -> None:
+                 gauc_group: Optional[str] = None, strategy: Optional[str] = None) -> None:
         self.model = model
+        self.strategy = distributed.check_strategy(strategy)
         self.loss: Loss = get_loss(loss, model.task)
         self.metrics: List[Metric] = get_metrics(metrics)
         if gauc_group is not None:
@@ -144,6 +147,17 @@ class Trainer:
     def _forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         return self.model(batch)
 
+    def train_loss(self, batch: Dict[str, torch.Tensor], y: torch.Tensor,
+                   w: Optional[torch.Tensor], scale: float = 1.0
+                   ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(logits, data loss, loss to minimise)`` of one training batch; ``scale``
+        multiplies the data loss in the last (see :mod:`ctrkit.training.distributed`)."""
+        logits = self._forward(batch)
+        loss = self._loss(logits, y, w)
+        reg = self.model.regularization_loss(batch)
+        total = loss if scale == 1.0 else loss * scale
+        return logits, loss, total if reg is None else total + reg
+
     def _loss(self, logits: torch.Tensor, y: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
         head = self.model.head
         out = logits if self.loss.from_logits else head.output(logits)
@@ -192,7 +206,9 @@ class Trainer:
         data = self.prepare(x, y, sample_weight)
         train, val = self._validation(data, validation_split, validation_data)
         n = len(train)
-        steps = math.ceil(n / batch_size)
+        plan = distributed.plan(self, train, batch_size)  # one process, or shards under torchrun
+        steps = plan.steps
+        user_cbs, verbose = plan.callbacks(user_cbs, verbose)  # rank 0 alone prints/writes
         history = History()
         # History and the progress bar come last, so they see keys callbacks add (e.g. 'lr').
         cbs = CallbackList(user_cbs + [history] + ([ProgbarLogger(verbose)] if verbose else []))
@@ -205,7 +221,7 @@ class Trainer:
         device = model.device
         gen = model.rng
         with torch.random.fork_rng(devices=_rng_devices(device)):
-            torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
+            torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)) + plan.rank)
             cbs.on_train_begin()
             # After every on_train_begin (which resets callback state), inside the RNG fork:
             # a BackupAndRestore callback resumes an interrupted run from its last backup
@@ -218,28 +234,26 @@ class Trainer:
                 preds = torch.empty(n, dtype=torch.float32)  # logits; float64 probabilities at epoch end
                 loss_sum, seen = 0.0, 0
                 for step in range(steps):
-                    idx = order[step * batch_size:(step + 1) * batch_size]
+                    idx = plan.rows(order, step)
                     cbs.on_train_batch_begin(step, {"size": len(idx)})
                     model.train()
                     batch = train.x.take(idx, device)
                     yb = train.y[idx].to(device)
                     wb = train.w[idx].to(device) if train.w is not None else None
-                    logits = self._forward(batch)
-                    loss = self._loss(logits, yb, wb)
-                    reg = model.regularization_loss(batch)
-                    total = loss if reg is None else loss + reg
+                    logits, loss, total = plan.train_loss(batch, yb, wb)
                     self.optimizer.zero_grad(set_to_none=True)
                     total.backward()
                     if self.clipnorm is not None:
                         torch.nn.utils.clip_grad_norm_(model.parameters(), self.clipnorm)
                     self.optimizer.step()
                     preds[seen:seen + len(idx)] = logits.detach().float().cpu()
-                    batch_loss = float(loss.detach())
-                    loss_sum += batch_loss * len(idx)
                     seen += len(idx)
-                    cbs.on_train_batch_end(step, {"loss": batch_loss, "size": len(idx)})
-                    if model.stop_training:
+                    batch_loss, size = plan.batch_loss(float(loss.detach()), len(idx))
+                    loss_sum += batch_loss * size
+                    cbs.on_train_batch_end(step, {"loss": batch_loss, "size": size})
+                    if plan.stop(model.stop_training):
                         break
+                preds, seen = plan.end_epoch(preds, seen)  # all ranks' logits, in order
                 used = order[:seen]
                 epoch_logs = {"loss": loss_sum / max(seen, 1)}
                 epoch_logs.update(self.compute_metrics(
@@ -249,9 +263,10 @@ class Trainer:
                 if val is not None:
                     epoch_logs.update(self._evaluate(val, batch_size, cbs, prefix="val_"))
                 cbs.on_epoch_end(epoch, epoch_logs)
-                if model.stop_training:
+                if plan.stop(model.stop_training):
                     break
             cbs.on_train_end(epoch_logs)
+        plan.close()
         model.train()
         return history
 
@@ -280,7 +295,7 @@ class Trainer:
         cbs = CallbackList(check_callbacks(callbacks))
         cbs.set_model(self.model)
         logs = self._evaluate(data, batch_size, cbs)
-        if verbose:
+        if verbose and distributed.is_rank_zero():
             from .callbacks.progbar import format_logs
             print(format_logs(logs))
         return logs
@@ -294,7 +309,18 @@ def _rng_devices(device: torch.device) -> list:
 
 def predict_logits(model, cols: Columns, batch_size: int, cbs: Optional[CallbackList] = None,
                    test: bool = False) -> torch.Tensor:
-    """Logits (n,) on the CPU, in eval mode and without autograd; the mode is restored after."""
+    """Logits (n,) on the CPU, in eval mode and without autograd; the mode is restored after.
+
+    Under DDP (:func:`distributed.uses_ddp`) each rank predicts a shard and all rows return.
+    """
+    if distributed.uses_ddp(model):
+        return distributed.gather_predictions(
+            lambda shard: _predict_logits(model, shard, batch_size, cbs, test), cols)
+    return _predict_logits(model, cols, batch_size, cbs, test)
+
+
+def _predict_logits(model, cols: Columns, batch_size: int, cbs: Optional[CallbackList],
+                    test: bool) -> torch.Tensor:
     was_training = model.training
     model.eval()
     n = len(cols)

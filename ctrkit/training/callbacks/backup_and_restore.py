@@ -115,6 +115,9 @@ class BackupAndRestore(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         from ...persistence import _ctrkit_version, save_plain, to_plain
+        from ..distributed import is_rank_zero
+        if not is_rank_zero():  # under DDP rank 0 writes; every rank reads it on restart
+            return
         model = self.model
         rng = {"model": model.rng.get_state(), "torch": torch.get_rng_state(),
                "numpy": _numpy_state(), "cuda": None}
@@ -132,7 +135,8 @@ class BackupAndRestore(Callback):
         save_plain(payload, self.path)
 
     def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
-        if self.delete_checkpoint:
+        from ..distributed import is_rank_zero
+        if self.delete_checkpoint and is_rank_zero():
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
 

@@ -20,6 +20,9 @@ class Callback:
         ...         print(epoch, logs["loss"])
     """
 
+    #: True for callbacks that print or write files: under DDP only rank 0 runs them.
+    rank_zero_only: bool = False
+
     def __init__(self) -> None:
         self.model = None
         self.params: Dict[str, Any] = {}

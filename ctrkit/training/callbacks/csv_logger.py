@@ -43,6 +43,8 @@ class CSVLogger(Callback):
         >>> model.fit(x, y, epochs=3, callbacks=[CSVLogger("log.csv")])  # doctest: +SKIP
     """
 
+    rank_zero_only = True  # prints/writes files: rank 0 alone under DDP
+
     def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         self.filename = os.fspath(filename)

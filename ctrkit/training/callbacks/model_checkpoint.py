@@ -57,6 +57,8 @@ class ModelCheckpoint(Callback):
         >>> model.fit(x, y, validation_split=0.2, epochs=5, callbacks=[ckpt])  # doctest: +SKIP
     """
 
+    rank_zero_only = True  # prints/writes files: rank 0 alone under DDP
+
     def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
                  mode: str = "auto") -> None:

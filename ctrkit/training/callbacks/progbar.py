@@ -31,6 +31,8 @@ class ProgbarLogger(Callback):
         interval: least seconds between two redraws of the bar (the last step always draws).
     """
 
+    rank_zero_only = True  # prints/writes files: rank 0 alone under DDP
+
     def __init__(self, verbose: int = 1, stream=None, interval: float = 0.1) -> None:
         super().__init__()
         self.verbose = int(verbose)

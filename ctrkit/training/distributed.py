@@ -1,0 +1,356 @@
+"""Data-parallel training across processes with ``torch.distributed`` (DDP).
+
+A script that calls ``fit`` trains data-parallel when it is launched with ``torchrun``::
+
+    torchrun --nproc_per_node=2 train.py          # one machine, two processes
+
+The trainer asks :func:`plan` for a :class:`LocalPlan` (one process: exactly today's loop) or a
+:class:`DDPPlan`, and calls the same few methods on either:
+
+- ``rows(order, step)``: the rows this process trains on at ``step``. Every rank draws the same
+  permutation ``order`` per epoch from the model's seeded generator (synchronised from rank 0);
+  global step ``s`` covers ``order[s*B*W:(s+1)*B*W]`` for per-rank batch ``B`` and world size
+  ``W``, split as evenly as possible, rank ``r`` taking the ``r``-th part. A last global step
+  with fewer than ``W`` rows is folded into the one before, so no rank is ever empty and every
+  rank runs the same number of steps (DDP all-reduces every step).
+- ``train_loss(batch, y, w)``: the forward/backward graph, through ``DistributedDataParallel``.
+  Each rank's data loss is scaled by ``local_n * W / global_n``, so DDP's gradient average is the
+  gradient of the mean loss over the global batch: ``W`` processes with batch ``B`` follow one
+  process with batch ``W*B`` up to float rounding, except for batch statistics (Dice, BatchNorm),
+  which stay per rank, and MBA's per-batch set of ids, which is per rank too.
+- ``batch_loss``/``stop``: the step's loss over all ranks (the mean over the global batch) and
+  an all-ranks OR of ``model.stop_training`` (after every step and epoch), so every callback
+  sees the same batch logs and a stop on any rank stops all ranks at the same point: no rank is
+  left waiting in an all-reduce.
+- ``end_epoch(preds, seen)``: the logits of every rank, placed at their rows' positions in
+  ``order``, so epoch metrics (AUC, GAUC, logloss) are computed exactly over all rows (never an
+  average of per-rank AUCs); rank 0's buffers (Dice/BatchNorm running statistics) are
+  broadcast so every rank validates with the same model.
+
+``predict``/``evaluate`` (and validation) of a model compiled for DDP are collective: each rank
+predicts a contiguous shard and every rank returns all rows in their original order. Call them
+on every rank, or inside ``with local():`` to predict on one process alone. Before the first
+``fit`` has initialised the process group they run locally on every rank.
+
+Only rank 0 prints and writes files: callbacks whose class sets ``rank_zero_only = True``
+(progress bar, CSVLogger, ModelCheckpoint) are dropped on the other ranks, which also run with
+``verbose=0``. Callbacks that decide (EarlyStopping, ReduceLROnPlateau) run on every rank and
+decide identically, because every rank sees identical logs.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+#: values of ``compile(strategy=...)``: None detects a torchrun launch, 'ddp' demands one.
+STRATEGIES = (None, "ddp")
+
+_local_only = False
+
+
+def check_strategy(strategy: Any) -> Optional[str]:
+    """``strategy`` if it is one of :data:`STRATEGIES`.
+
+    Raises:
+        ConfigError: any other value.
+    """
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"strategy must be None (data-parallel when launched with torchrun) "
+                          f"or 'ddp', got {strategy!r}.")
+    return strategy
+
+
+def launched_with_torchrun() -> bool:
+    """True when the environment names more than one process (``WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def world() -> Tuple[int, int]:
+    """``(rank, world_size)`` of the initialised process group, ``(0, 1)`` without one."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_rank_zero() -> bool:
+    """True in a single process and on rank 0: guard your own file writes with it."""
+    return world()[0] == 0
+
+
+@contextlib.contextmanager
+def local() -> Iterator[None]:
+    """Within this block ``predict``/``evaluate`` run on this process alone (not collective).
+
+    Example:
+        >>> if is_rank_zero():                                     # doctest: +SKIP
+        ...     with local():
+        ...         p = model.predict(x_test)
+    """
+    global _local_only
+    before, _local_only = _local_only, True
+    try:
+        yield
+    finally:
+        _local_only = before
+
+
+def uses_ddp(model) -> bool:
+    """True when ``predict``/``evaluate`` of ``model`` should shard across the process group."""
+    trainer = getattr(model, "trainer", None)
+    if _local_only or trainer is None or world()[1] == 1:
+        return False
+    return getattr(trainer, "strategy", None) == "ddp" or launched_with_torchrun()
+
+
+def init_process_group(device: torch.device) -> None:
+    """Initialise the default process group from torchrun's environment, if not done yet.
+
+    gloo for a CPU model, NCCL (with ``cuda:LOCAL_RANK`` as this process's device) for CUDA.
+
+    Raises:
+        ConfigError: torch.distributed is unavailable, or the environment does not name the
+            processes (not launched with torchrun).
+    """
+    dist = torch.distributed
+    if not dist.is_available():
+        raise ConfigError("strategy='ddp' needs torch.distributed, which this PyTorch build "
+                          "lacks; install a PyTorch build with distributed support.")
+    if dist.is_initialized():
+        return
+    missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+               if k not in os.environ]
+    if missing:
+        raise ConfigError(f"strategy='ddp' but {missing} are not set: launch the script with "
+                          f"torchrun, e.g. `torchrun --nproc_per_node=2 train.py`, or call "
+                          f"torch.distributed.init_process_group yourself before fit.")
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+class LocalPlan:
+    """One process: the rows, losses and logits of the plain loop, unchanged."""
+
+    rank, world_size = 0, 1
+
+    def __init__(self, trainer, n: int, batch_size: int) -> None:
+        self.trainer, self.n, self.batch_size = trainer, n, batch_size
+        self.steps = -(-n // batch_size)
+
+    def callbacks(self, callbacks: List[Any], verbose: int) -> Tuple[List[Any], int]:
+        return callbacks, verbose
+
+    def rows(self, order: torch.Tensor, step: int) -> torch.Tensor:
+        return order[step * self.batch_size:(step + 1) * self.batch_size]
+
+    def train_loss(self, batch, y, w):
+        return self.trainer.train_loss(batch, y, w)
+
+    def batch_loss(self, loss: float, rows: int) -> Tuple[float, int]:
+        return loss, rows
+
+    def stop(self, flag: bool) -> bool:
+        return flag
+
+    def end_epoch(self, preds: torch.Tensor, seen: int) -> Tuple[torch.Tensor, int]:
+        return preds, seen
+
+    def close(self) -> None:
+        """Release what the plan holds (nothing here)."""
+
+
+class _TrainStep(nn.Module):
+    """The training forward as one module, so DDP sees the loss *and* the regularizer graph."""
+
+    def __init__(self, trainer) -> None:
+        super().__init__()
+        self.model = trainer.model  # a child module: the parameters are the user's, shared
+        self._train_loss = trainer.train_loss
+
+    def forward(self, batch, y, w, scale: float):
+        return self._train_loss(batch, y, w, scale)
+
+
+class DDPPlan(LocalPlan):
+    """``W`` processes: rank ``r`` trains its slice of every global step through DDP.
+
+    ``label_sum`` (of the training labels) checks, with ``n``, that all ranks got the same data.
+    """
+
+    def __init__(self, trainer, n: int, batch_size: int, label_sum: float = 0.0) -> None:
+        super().__init__(trainer, n, batch_size)
+        model = trainer.model
+        init_process_group(model.device)
+        dist = torch.distributed
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        W = self.world_size
+        if n < W:
+            raise ConfigError(f"fit on {W} processes needs at least {W} training rows (one per "
+                              f"process), got {n}.")
+        if model.device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            if model.device != device:
+                model.to(device)
+                model.device = device
+        # Collectives run on the model's device for NCCL, on the CPU for gloo.
+        self.comm = model.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        self._check_same_data(n, label_sum)
+        # Same permutations on every rank even with seed=None: rank 0's generator wins.
+        state = model.rng.get_state().to(self.comm)
+        dist.broadcast(state, 0)
+        model.rng.set_state(state.cpu())
+        self.lo = step_bounds(n, batch_size, W)
+        self.steps = len(self.lo)
+        self.done = 0
+        kwargs = {"device_ids": [model.device.index]} if model.device.type == "cuda" else {}
+        # Constructing DDP broadcasts rank 0's parameters and buffers: identical start.
+        # Gradients as views of DDP's buckets: no second copy of the (dense) table gradients.
+        self.ddp = nn.parallel.DistributedDataParallel(_TrainStep(trainer),
+                                                       gradient_as_bucket_view=True, **kwargs)
+
+    def _check_same_data(self, n: int, label_sum: float) -> None:
+        """Every rank must pass all the rows (the same ones): rows are split here, not by you."""
+        both = self._all_reduce([n, -n, label_sum, -label_sum], torch.distributed.ReduceOp.MAX)
+        if both[0] != -both[1] or both[2] != -both[3]:
+            raise ConfigError(
+                f"Every process must pass the same, complete training data to fit (ctrkit "
+                f"splits the rows between processes itself), but the processes disagree: "
+                f"{int(-both[1])}..{int(both[0])} rows, label sums {float(-both[3])}.."
+                f"{float(both[2])}. Load the whole data set on every rank.")
+
+    def callbacks(self, callbacks: List[Any], verbose: int) -> Tuple[List[Any], int]:
+        if self.rank == 0:
+            return callbacks, verbose
+        return [c for c in callbacks if not getattr(c, "rank_zero_only", False)], 0
+
+    def rows(self, order: torch.Tensor, step: int) -> torch.Tensor:
+        self.done = step + 1
+        lo = self.lo[step]
+        self._scale = (lo[self.rank + 1] - lo[self.rank]) * self.world_size / (lo[-1] - lo[0])
+        return order[lo[self.rank]:lo[self.rank + 1]]
+
+    def train_loss(self, batch, y, w):
+        return self.ddp(batch, y, w, self._scale)
+
+    def _all_reduce(self, values: List[float], op) -> torch.Tensor:
+        t = torch.tensor(values, dtype=torch.float64, device=self.comm)
+        torch.distributed.all_reduce(t, op=op)
+        return t.cpu()
+
+    def batch_loss(self, loss: float, rows: int) -> Tuple[float, int]:
+        total = self._all_reduce([loss * rows, float(rows)], torch.distributed.ReduceOp.SUM)
+        return float(total[0] / total[1]), int(total[1])
+
+    def stop(self, flag: bool) -> bool:
+        stop = bool(self._all_reduce([float(bool(flag))], torch.distributed.ReduceOp.MAX)[0])
+        self.trainer.model.stop_training = stop  # the same on every rank from here on
+        return stop
+
+    def end_epoch(self, preds: torch.Tensor, seen: int) -> Tuple[torch.Tensor, int]:
+        counts = [sum(lo[r + 1] - lo[r] for lo in self.lo[:self.done])
+                  for r in range(self.world_size)]
+        parts = all_gather_rows(preds[:seen], counts, self.comm)
+        positions = [torch.cat([torch.arange(lo[r], lo[r + 1]) for lo in self.lo[:self.done]])
+                     for r in range(self.world_size)]
+        total = sum(counts)
+        out = torch.empty(total, dtype=preds.dtype)
+        out[torch.cat(positions)] = torch.cat(parts)
+        # Running statistics were updated by each rank's own batches; validate with rank 0's.
+        for buf in self.trainer.model.buffers():
+            tmp = buf.detach().to(self.comm)
+            torch.distributed.broadcast(tmp, 0)
+            buf.data.copy_(tmp)
+        return out, total
+
+    def close(self) -> None:
+        self.ddp = None  # drops DDP's hooks on the parameters
+
+
+def step_bounds(n: int, batch_size: int, world_size: int) -> List[List[int]]:
+    """Where each rank's rows lie in the epoch's permutation, step by step.
+
+    Global step ``s`` covers positions ``[s*B*W, (s+1)*B*W)``; rank ``r`` takes
+    ``[bounds[s][r], bounds[s][r + 1])``, split as evenly as possible. A last step with fewer
+    than ``W`` rows joins the step before, so no rank is ever empty (needs ``n >= W``).
+
+    Args:
+        n: training rows; batch_size: rows per rank and step (B); world_size: processes (W).
+
+    Returns:
+        one list of ``W + 1`` increasing positions per global step.
+
+    Example:
+        >>> step_bounds(11, 2, 2)      # steps of 4 rows; the 3-row tail splits 1 / 2
+        [[0, 2, 4], [4, 6, 8], [8, 9, 11]]
+    """
+    per_step = batch_size * world_size
+    starts = list(range(0, n, per_step))
+    sizes = [min(per_step, n - s) for s in starts]
+    if len(sizes) > 1 and sizes[-1] < world_size:  # a tail that cannot feed every rank
+        tail = sizes.pop()
+        starts.pop()
+        sizes[-1] += tail
+    return [[start + size * r // world_size for r in range(world_size + 1)]
+            for start, size in zip(starts, sizes)]
+
+
+def all_gather_rows(local: torch.Tensor, counts: List[int], comm: torch.device
+                    ) -> List[torch.Tensor]:
+    """Every rank's ``local`` rows (rank r holds ``counts[r]``), padded for the collective.
+
+    Returns:
+        one CPU tensor per rank, trimmed to its count.
+    """
+    width = max(counts)
+    padded = torch.zeros((width,) + tuple(local.shape[1:]), dtype=local.dtype, device=comm)
+    padded[:len(local)] = local.to(comm)
+    bufs = [torch.empty_like(padded) for _ in counts]
+    torch.distributed.all_gather(bufs, padded)
+    return [b[:c].cpu() for b, c in zip(bufs, counts)]
+
+
+def gather_predictions(predict: Callable[[Any], torch.Tensor], cols) -> torch.Tensor:
+    """Predict a contiguous shard of ``cols`` per rank; every rank gets all rows, in order.
+
+    Args:
+        predict: ``cols_shard -> (len(cols_shard),)`` tensor on the CPU.
+        cols: the :class:`~ctrkit.inputs.Columns` to predict.
+
+    Returns:
+        the (n,) predictions of all rows in their original order.
+    """
+    rank, W = world()
+    n = len(cols)
+    bounds = [n * r // W for r in range(W + 1)]
+    mine = predict(cols.subset(torch.arange(bounds[rank], bounds[rank + 1])))
+    dist = torch.distributed
+    comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
+        else torch.device("cpu")
+    counts = [bounds[r + 1] - bounds[r] for r in range(W)]
+    return torch.cat(all_gather_rows(mine, counts, comm))
+
+
+def plan(trainer, train, batch_size: int) -> LocalPlan:
+    """The plan for one ``fit`` on ``train`` (the trainer's ``Data``): DDP when the strategy
+    asks for it or torchrun launched us, else the plain one-process loop.
+
+    Raises:
+        ConfigError: DDP without a torchrun environment, fewer rows than processes, or ranks
+            that were given different training data.
+    """
+    strategy = getattr(trainer, "strategy", None)
+    if strategy == "ddp" or (strategy is None and launched_with_torchrun()):
+        return DDPPlan(trainer, len(train), batch_size, float(train.y.double().sum()))
+    return LocalPlan(trainer, len(train), batch_size)
+
+
+__all__ = ["STRATEGIES", "DDPPlan", "LocalPlan", "all_gather_rows", "check_strategy",
+           "gather_predictions", "init_process_group", "is_rank_zero", "launched_with_torchrun",
+           "local", "plan", "step_bounds", "uses_ddp", "world"]
