@@ -14,18 +14,19 @@ from ctrkit.layers.interaction import FM, InnerProduct
 @pytest.mark.parametrize("name", ctrkit.list_models())
 def test_model_contract(name, small_synthetic):
     x, y, features = small_synthetic
-    model = ctrkit.build(name, features, seed=0)
+    # init_std 0.1: interactions learn within 2 epochs (DeepCTR's 1e-4 needs many more)
+    model = ctrkit.build(name, features, seed=0, init_std=0.1)
     assert model.registered_name == name
-    model.compile("adam", "binary_crossentropy", metrics=["auc", "logloss"], lr=3e-3)
+    model.compile("adam", "binary_crossentropy", metrics=["auc", "logloss"], lr=1e-2)
     before = model.evaluate(x, y, batch_size=512)
-    assert before["loss"] == pytest.approx(math.log(2), abs=1e-2)  # tiny init: p ~ 0.5
+    assert before["loss"] == pytest.approx(math.log(2), abs=0.05)  # small init: p ~ 0.5
     history = model.fit(x, y, batch_size=128, epochs=2, verbose=0)
     loss = history.history["loss"]
     assert len(loss) == 2 and all(np.isfinite(loss))
     after = model.evaluate(x, y, batch_size=512)
     assert set(after) == {"loss", "auc", "logloss"}
-    assert after["loss"] < before["loss"] - 0.005, (before, after)
-    assert after["auc"] > 0.6  # the planted signal is learnable by every model
+    assert after["loss"] < before["loss"] - 0.03, (before, after)
+    assert after["auc"] > 0.65  # the planted signal is learnable by every model
     pred = model.predict(x, batch_size=333)
     assert pred.shape == (len(y), 1) and pred.dtype == np.float64
     assert np.isfinite(pred).all() and ((pred > 0) & (pred < 1)).all()
