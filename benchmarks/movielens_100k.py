@@ -4,7 +4,7 @@ Protocol (:func:`ctrkit.datasets.movielens_ctr`): label ``rating >= 4``; feature
 genre (a movie's first genre flag), gender, age bucket, occupation; history = the user's
 positively rated movies with a strictly earlier timestamp (last ``--maxlen``) and their genres;
 test = each user's last 10 ratings; validation = each user's last 5 ratings of the training
-part (never the test set). Each model trains up to ``--epochs`` epochs (Adam, batch 256); the
+part (never the test set). Each model trains up to ``--epochs`` epochs (Adam, batch 512); the
 epoch with the best validation AUC is the one scored on test.
 
 Prints AUC, GAUC (user-weighted AUC), logloss and RelaImpr of AUC and GAUC against ``base``
@@ -87,9 +87,9 @@ def main(argv=None):
     p.add_argument("--data", default=os.environ.get("CTRKIT_ML100K"))
     p.add_argument("--models", default="base,wdl,pnn,deepfm,din")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--init-std", type=float, default=0.05)
     p.add_argument("--maxlen", type=int, default=20)
     p.add_argument("--embedding-dim", type=int, default=8)
