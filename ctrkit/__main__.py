@@ -98,6 +98,8 @@ def plot_losses(histories: Dict[str, object], path: str) -> None:
         if "val_loss" in h.history:
             ax.plot(epochs, h.history["val_loss"], marker="o", linestyle="--",
                     color=line.get_color(), label=f"{name} validation")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("logloss")
     ax.grid(alpha=0.3)

@@ -29,7 +29,7 @@ def test_main_job_trains_both_models_prints_metrics_and_writes_the_plot(tmp_path
                                                                         monkeypatch):
     monkeypatch.delenv("CTRKIT_ML100K", raising=False)
     plot = tmp_path / "loss.png"
-    assert main(["--rows", "3000", "--epochs", "2", "--plot", str(plot)]) == 0
+    assert main(["--rows", "3000", "--epochs", "1", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     assert "train 2100, val 300, test 600 rows" in out and "best reachable test AUC" in out
     for name in ("din", "base"):
