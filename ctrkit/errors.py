@@ -41,6 +41,10 @@ class NotFittedError(CtrkitError, _SkNotFittedError):
     """An object that must be fitted first (e.g. an encoder) was used before ``fit``."""
 
 
+class DataNotFoundError(CtrkitError, FileNotFoundError):
+    """A data set folder or one of its files is missing."""
+
+
 class CallbackError(CtrkitError, ValueError):
     """A callback is misconfigured, e.g. monitors a key that ``fit`` never logs."""
 
@@ -51,6 +55,6 @@ class SerializationError(CtrkitError, ValueError):
 
 __all__ = [
     "CtrkitError", "ConfigError", "InputError", "InputTypeError", "UnknownNameError",
-    "DuplicateNameError", "NotCompiledError", "NotFittedError", "CallbackError",
+    "DuplicateNameError", "NotCompiledError", "NotFittedError", "CallbackError", "DataNotFoundError",
     "SerializationError",
 ]

@@ -1,4 +1,6 @@
-"""Built-in data sets: a synthetic behaviour generator (the default)."""
-from .synthetic import make_synthetic
+"""Built-in data sets: a synthetic behaviour generator (the default) and MovieLens-100K."""
+from .movielens import load_movielens_100k, movielens_ctr, movielens_path
+from .synthetic import make_synthetic, synthetic_click_probability
 
-__all__ = ["make_synthetic"]
+__all__ = ["make_synthetic", "synthetic_click_probability", "load_movielens_100k",
+           "movielens_ctr", "movielens_path"]

@@ -1,5 +1,6 @@
 """Built-in models; importing this package registers them."""
 from .base import BaseModel
 from . import din  # noqa: F401  (registers 'din', 'dice', attention layers)
+from . import deepfm, embedding_mlp, pnn, wide_deep  # noqa: F401  ('deepfm', 'base', 'pnn', 'wdl')
 
 __all__ = ["BaseModel"]

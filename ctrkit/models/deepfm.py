@@ -1,0 +1,57 @@
+"""DeepFM (Guo et al., 2017): linear part + FM second order over field embeddings + deep
+tower, all sharing the same embeddings."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence, Union
+
+import torch
+
+from ..features import Feature
+from ..layers.interaction import FM
+from ..layers.linear import LinearLogit
+from ..registry import MODELS
+from .embedding_mlp import EmbeddingMLP, resolve_features
+
+
+@MODELS.register("deepfm")
+class DeepFM(EmbeddingMLP):
+    """DeepFM. The FM fields are the sparse embeddings and the pooled history sequences.
+
+    Args:
+        dnn_feature_columns: all feature declarations (the same list DIN takes); every
+            sparse/sequence feature needs the same embedding_dim.
+        linear_feature_columns: features (or names) of the linear part; None: all of them.
+        use_fm: include the FM term.
+        l2_reg_linear: L2 strength on the linear weights.
+        Other arguments: see :class:`~ctrkit.models.embedding_mlp.EmbeddingMLP`.
+
+    Raises:
+        ConfigError: fields of different embedding_dim.
+    """
+
+    def __init__(self, dnn_feature_columns: Sequence[Feature],
+                 linear_feature_columns: Optional[Sequence[Any]] = None, use_fm: bool = True,
+                 dnn_hidden_units: Sequence[int] = (256, 128),
+                 dnn_activation: Union[str, type] = "relu", dnn_dropout: float = 0.0,
+                 dnn_use_bn: bool = False, l2_reg_linear: float = 1e-5, l2_reg_dnn: float = 0.0,
+                 l2_reg_embedding: float = 1e-6, init_std: float = 1e-4,
+                 seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
+                 gpus: Any = None, share_history_embeddings: bool = True,
+                 embedding_regularizer: Any = "l2") -> None:
+        super().__init__(dnn_feature_columns, dnn_hidden_units, dnn_activation, dnn_dropout,
+                         dnn_use_bn, l2_reg_dnn, l2_reg_embedding, init_std, seed, task, device,
+                         gpus, share_history_embeddings, embedding_regularizer)
+        self.use_fm = bool(use_fm)
+        if self.use_fm:
+            self.check_equal_dims("DeepFM")
+        lin = resolve_features(self.features, linear_feature_columns, "linear_feature_columns")
+        self.linear = LinearLogit(self._sorted(lin), self.table_of, self.init_std, l2_reg_linear)
+        self.fm = FM()
+
+    def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """``batch`` of B rows -> logits (B,)."""
+        fields = self.field_embeddings(batch)
+        logit = self.linear(batch) + self.deep_logit(self.dnn_input(batch, fields))
+        if self.use_fm:
+            logit = logit + self.fm(torch.stack(fields, dim=1))
+        return self.head(logit)

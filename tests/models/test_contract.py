@@ -1,0 +1,107 @@
+"""Every registered model builds from DIN's features, trains, evaluates and predicts."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ctrkit
+from ctrkit import DenseFeat, SparseFeat, VarLenSparseFeat
+from ctrkit.errors import ConfigError, UnknownNameError
+from ctrkit.layers.interaction import FM, InnerProduct
+
+
+@pytest.mark.parametrize("name", ctrkit.list_models())
+def test_model_contract(name, small_synthetic):
+    x, y, features = small_synthetic
+    # init_std 0.1: interactions learn within 3 epochs (DeepCTR's 1e-4 needs many more)
+    model = ctrkit.build(name, features, seed=0, init_std=0.1)
+    assert model.registered_name == name
+    model.compile("adam", "binary_crossentropy", metrics=["auc", "logloss"], lr=1e-2)
+    before = model.evaluate(x, y, batch_size=512)
+    assert before["loss"] == pytest.approx(math.log(2), abs=0.05)  # small init: p ~ 0.5
+    history = model.fit(x, y, batch_size=128, epochs=3, verbose=0)
+    loss = history.history["loss"]
+    assert len(loss) == 3 and all(np.isfinite(loss))
+    after = model.evaluate(x, y, batch_size=512)
+    assert set(after) == {"loss", "auc", "logloss"}
+    assert after["loss"] < before["loss"] - 0.03, (before, after)
+    assert after["auc"] > 0.65  # the planted signal is learnable by every model
+    pred = model.predict(x, batch_size=333)
+    assert pred.shape == (len(y), 1) and pred.dtype == np.float64
+    assert np.isfinite(pred).all() and ((pred > 0) & (pred < 1)).all()
+    # predictions do not depend on the batch size (eval mode, no batch statistics)
+    np.testing.assert_allclose(model.predict(x, batch_size=1000), pred, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ctrkit.list_models())
+def test_model_with_dense_feature_and_tutorial_features(name, tutorial):
+    x, y, features, _ = tutorial
+    model = ctrkit.build(name, features, seed=0)
+    model.compile("adagrad", "binary_crossentropy")
+    model.fit(x, y, batch_size=3, epochs=2, verbose=0)
+    assert model.predict(x).shape == (3, 1)
+
+
+@pytest.mark.parametrize("name", ctrkit.list_models())
+def test_padding_never_changes_the_output(name, small_synthetic):
+    x, y, features = small_synthetic
+    model = ctrkit.build(name, features, seed=0, init_std=0.1)
+    model.compile("adam", "binary_crossentropy")
+    x2 = dict(x)
+    for key in ("hist_item", "hist_cate"):
+        pad = np.arange(x[key].shape[1])[None, :] >= x["seq_length"][:, None]
+        x2[key] = np.where(pad, 3, x[key])  # garbage ids in padded positions
+    np.testing.assert_allclose(model.predict(x2), model.predict(x), rtol=1e-6)
+
+
+def test_unknown_model_name_lists_the_available_ones(small_synthetic):
+    _, _, features = small_synthetic
+    with pytest.raises(UnknownNameError) as e:
+        ctrkit.build("deepfn", features)
+    assert str(e.value) == (f"Unknown model 'deepfn'. Did you mean 'deepfm'? Registered models: "
+                            f"{ctrkit.list_models()}")
+    assert {"base", "wdl", "deepfm", "pnn", "din"} <= set(ctrkit.list_models())
+
+
+@pytest.mark.parametrize("name", ["deepfm", "pnn"])
+def test_interaction_models_need_one_embedding_dim(name):
+    feats = [SparseFeat("user", 5, 4), SparseFeat("item", 5, 8)]
+    with pytest.raises(ConfigError, match="same embedding_dim.*'user': 4, 'item': 8|same embedding_dim.*'item': 8, 'user': 4"):
+        ctrkit.build(name, feats)
+
+
+def test_history_shares_the_candidate_table_in_every_model(small_synthetic):
+    _, _, features = small_synthetic
+    for name in ("base", "wdl", "deepfm", "pnn"):
+        model = ctrkit.build(name, features)
+        assert model.embeddings.table_of["hist_item"] == "item"
+        assert "hist_item" not in model.embeddings.tables
+    unshared = ctrkit.build("base", features, share_history_embeddings=False)
+    assert "hist_item" in unshared.embeddings.tables
+
+
+def test_fm_and_inner_product_match_the_pairwise_definition():
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(5, 4, 3, generator=g)
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    expected = torch.stack([(v[:, i] * v[:, j]).sum(-1) for i, j in pairs], dim=1)
+    torch.testing.assert_close(InnerProduct(4)(v), expected)
+    torch.testing.assert_close(FM()(v), expected.sum(1), rtol=1e-5, atol=1e-5)
+
+
+def test_wide_part_takes_named_features_and_rejects_unknown_ones(small_synthetic):
+    _, _, features = small_synthetic
+    model = ctrkit.build("wdl", features, linear_feature_columns=["item", "cate"])
+    assert sorted(model.linear.table_of) == ["cate", "item"]
+    with pytest.raises(ConfigError, match="linear_feature_columns names 'nope'"):
+        ctrkit.build("wdl", features, linear_feature_columns=["nope"])
+
+
+def test_l2_reg_linear_and_dnn_enter_the_regularization_loss(small_synthetic):
+    x, _, features = small_synthetic
+    model = ctrkit.build("deepfm", features, l2_reg_linear=0.5, l2_reg_dnn=0.0,
+                         l2_reg_embedding=0.0, init_std=0.1)
+    batch = model.example_batch()
+    expected = 0.5 * sum((p ** 2).sum() for p in model.linear.parameters())
+    torch.testing.assert_close(model.regularization_loss(batch), expected)
