@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ctrkit  # noqa: E402
-from ctrkit.__main__ import local_gauc  # noqa: E402  TODO: use ctrkit.metrics.gauc when merged
+from ctrkit.metrics import gauc  # noqa: E402
 from ctrkit.datasets import movielens_ctr  # noqa: E402
 
 #: name -> (registered model, hyperparameters)
@@ -69,7 +69,7 @@ def run_one(variant, splits, features, seed, epochs, batch_size, lr, init_std):
     model.load_state_dict(best_state)
     pred = np.clip(model.predict(xte, batch_size=4096).ravel(), 1e-7, 1 - 1e-7)
     logloss = float(-np.mean(yte * np.log(pred) + (1 - yte) * np.log(1 - pred)))
-    return {"auc": auc(yte, pred), "gauc": local_gauc(yte, pred, xte["user"]),
+    return {"auc": auc(yte, pred), "gauc": gauc(yte, pred, xte["user"]),
             "logloss": logloss, "val_auc": best, "epoch": best_epoch, "seconds": secs}
 
 

@@ -20,7 +20,7 @@ from .registry import (ACTIVATIONS, LAYERS, LOSSES, METRICS, MODELS, OPTIMIZERS,
                        register_regularizer)
 from . import layers  # noqa: F401  (registers activations and layers)
 from . import models  # noqa: F401  (registers the built-in models)
-from . import callbacks, metrics, regularizers  # noqa: F401
+from . import callbacks, data, metrics, regularizers  # noqa: F401  (data registers encoders)
 from .models.base import BaseModel
 
 

@@ -22,40 +22,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-
-def local_gauc(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> float:
-    """User-weighted AUC: ``sum_u n_u AUC_u / sum_u n_u`` over groups with both classes.
-
-    TODO: switch to ``ctrkit.metrics.gauc`` (ctrkit/training/gauc.py, being written in
-    parallel) once it lands; this local copy only serves the main job and the benchmark.
-    Vectorised: one sort, tie-averaged ranks within each group.
-    """
-    y = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    p = np.asarray(y_pred, dtype=np.float64).reshape(-1)
-    g = np.unique(np.asarray(groups).reshape(-1), return_inverse=True)[1].reshape(-1)
-    n = len(y)
-    order = np.lexsort((p, g))
-    g_s, p_s, y_s = g[order], p[order], y[order]
-    idx = np.arange(n)
-    new_g = np.ones(n, dtype=bool)
-    new_g[1:] = g_s[1:] != g_s[:-1]
-    new_run = new_g.copy()
-    new_run[1:] |= p_s[1:] != p_s[:-1]
-    last_run = np.ones(n, dtype=bool)
-    last_run[:-1] = new_run[1:]
-    run_start = np.maximum.accumulate(np.where(new_run, idx, 0))
-    run_end = np.minimum.accumulate(np.where(last_run, idx, n)[::-1])[::-1]
-    g_start = np.maximum.accumulate(np.where(new_g, idx, 0))
-    rank = (run_start + run_end) / 2.0 - g_start + 1.0  # 1-based, ties averaged
-    size = np.bincount(g_s).astype(np.float64)
-    pos = np.bincount(g_s, weights=y_s)
-    neg = size - pos
-    rank_pos = np.bincount(g_s, weights=rank * y_s)
-    ok = (pos > 0) & (neg > 0)
-    if not ok.any():
-        return float("nan")
-    auc = (rank_pos[ok] - pos[ok] * (pos[ok] + 1) / 2.0) / (pos[ok] * neg[ok])
-    return float(np.sum(size[ok] * auc) / np.sum(size[ok]))
+from ctrkit.metrics import gauc
 
 
 def synthetic_splits(rows: int, seed: int):
@@ -82,7 +49,7 @@ def train_and_evaluate(name: str, splits, features, *, epochs: int, batch_size: 
     xte, yte = splits["test"]
     pred = model.predict(xte, batch_size=4096).ravel()
     from sklearn.metrics import log_loss, roc_auc_score
-    res = {"auc": roc_auc_score(yte, pred), "gauc": local_gauc(yte, pred, xte["user"]),
+    res = {"auc": roc_auc_score(yte, pred), "gauc": gauc(yte, pred, xte["user"]),
            "logloss": log_loss(yte, np.clip(pred, 1e-7, 1 - 1e-7)), "seconds": secs}
     return res, history
 

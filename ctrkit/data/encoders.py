@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError, InputTypeError, NotFittedError
 from ..inputs import _to_numpy, hash_values
+from ..registry import ENCODERS
 
 PAD_ID = 0
 OOV_ID = 1
@@ -45,6 +46,7 @@ def _kind_of(arr: np.ndarray) -> str:
     return "str"
 
 
+@ENCODERS.register("categorical")
 class CategoricalEncoder:
     """Maps raw categorical values to int64 ids (0 padding, 1 out-of-vocabulary).
 
