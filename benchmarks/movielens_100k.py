@@ -42,6 +42,9 @@ VARIANTS = {
     "din-softmax": ("din", {"att_weight_normalization": True}),
     "din-dice": ("din", {"dnn_activation": "dice"}),
     "din-relu-att": ("din", {"att_activation": "relu"}),
+    "din-mba": ("din", {"embedding_regularizer": "mba", "l2_reg_embedding": 0.01}),
+    "din-mba-softmax": ("din", {"embedding_regularizer": "mba", "l2_reg_embedding": 0.01,
+                                "att_weight_normalization": True}),
 }
 
 
