@@ -9,6 +9,49 @@ from torch import nn
 from ...registry import ACTIVATIONS
 
 
+class _DiceTrain(torch.autograd.Function):
+    """Dice on (N, H) with mini-batch statistics, with a hand-written backward.
+
+    The same function as the plain formula (batch-norm-style gradients through the mean and
+    variance included) in fewer passes over (N, H): the forward saves x, p and the per-unit
+    mean and 1/std only. Returns (out, mean, biased var); the statistics carry no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, alpha, weight, bias, eps):
+        mean = x.mean(0)
+        xc = x - mean
+        var = xc.square().mean(0)
+        inv = torch.rsqrt(var + eps)
+        z = xc.mul_(inv)  # our own buffer: normalise in place
+        if weight is not None:
+            z = torch.addcmul(bias, z, weight)
+        p = z.sigmoid_()
+        out = x * torch.addcmul(alpha, p, 1.0 - alpha)
+        ctx.save_for_backward(x, p, alpha, mean, inv, weight)
+        ctx.mark_non_differentiable(mean, var)
+        return out, mean, var
+
+    @staticmethod
+    def backward(ctx, g, _g_mean, _g_var):
+        x, p, alpha, mean, inv, weight = ctx.saved_tensors
+        one_minus_alpha = 1.0 - alpha
+        gx = g * torch.addcmul(alpha, p, one_minus_alpha)       # through the gate's x factor
+        gxp = g * x
+        g_alpha = (gxp - gxp * p).sum(0) if ctx.needs_input_grad[1] else None
+        dz = gxp.mul_(one_minus_alpha).mul_(p * (1.0 - p))     # dL/dz, z the normalised input
+        xhat = (x - mean).mul_(inv)
+        g_weight = g_bias = None
+        if weight is not None:
+            g_weight = (dz * xhat).sum(0) if ctx.needs_input_grad[2] else None
+            g_bias = dz.sum(0) if ctx.needs_input_grad[3] else None
+            dz = dz.mul_(weight)
+        # batch norm's backward: inv * (dz - mean(dz) - xhat * mean(dz * xhat))
+        proj = (dz * xhat).mean(0)
+        gx.add_(dz.sub_(dz.mean(0)).sub_(xhat.mul_(proj)).mul_(inv))
+        return gx, g_alpha, g_weight, g_bias, None
+
+
 @ACTIVATIONS.register("dice")
 class Dice(nn.Module):
     """``f(s) = p(s)·s + (1 − p(s))·α·s`` with ``p(s) = sigmoid((s − E[s]) / sqrt(Var[s] + ε))``.
@@ -25,6 +68,9 @@ class Dice(nn.Module):
         eps: ε of the formula (paper: 1e-8).
         momentum: weight of the newest batch in the running averages.
         affine: learn a per-unit scale γ (init 1) and shift β (init 0) of the normalised input.
+        fast: in training, use the fused forward/backward (same function and gradients up to
+            float rounding, fewer passes and saved tensors) when no mask is given; False (or a
+            mask) runs the formula through autograd op by op.
 
     Shapes: (N, H) -> (N, H), or (B, T, H) with an optional (B, T) bool ``mask``; masked
     (padded) positions never enter the statistics.
@@ -37,7 +83,7 @@ class Dice(nn.Module):
     accepts_mask = True
 
     def __init__(self, dim: int, eps: float = 1e-8, momentum: float = 0.1,
-                 affine: bool = False) -> None:
+                 affine: bool = False, fast: bool = True) -> None:
         super().__init__()
         self.dim, self.eps, self.momentum = int(dim), float(eps), float(momentum)
         self.affine = bool(affine)
@@ -45,26 +91,40 @@ class Dice(nn.Module):
         if self.affine:
             self.weight = nn.Parameter(torch.ones(self.dim))
             self.bias = nn.Parameter(torch.zeros(self.dim))
+        self.fast = bool(fast)
         self.register_buffer("running_mean", torch.zeros(self.dim))
         self.register_buffer("running_var", torch.ones(self.dim))
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if self.training:
+        if not self.training:
+            return self._gate(x, self.running_mean, self.running_var)
+        if mask is None and self.fast:
             flat = x.reshape(-1, self.dim)
-            if mask is not None:
-                flat = flat[mask.reshape(-1)]
-            n = flat.shape[0]
-            if n == 0:  # nothing valid: fall back to the running statistics
-                mean, var = self.running_mean, self.running_var
-            else:
-                mean = flat.mean(0)
-                var = flat.var(0, unbiased=False)
-                with torch.no_grad():
-                    unbiased = var * (n / (n - 1)) if n > 1 else var
-                    self.running_mean.lerp_(mean.detach(), self.momentum)
-                    self.running_var.lerp_(unbiased.detach(), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
+            if flat.shape[0] > 0:
+                out, mean, var = _DiceTrain.apply(flat, self.alpha, getattr(self, "weight", None),
+                                                  getattr(self, "bias", None), self.eps)
+                self._update_running(mean, var, flat.shape[0])
+                return out.reshape(x.shape)
+        # the formula op by op; with a mask the statistics come from the valid positions only
+        flat = x.reshape(-1, self.dim)
+        if mask is not None:
+            flat = flat[mask.reshape(-1)]
+        n = flat.shape[0]
+        if n == 0:  # nothing valid: fall back to the running statistics
+            return self._gate(x, self.running_mean, self.running_var)
+        mean = flat.mean(0)
+        var = flat.var(0, unbiased=False)
+        self._update_running(mean, var, n)
+        return self._gate(x, mean, var)
+
+    def _update_running(self, mean: torch.Tensor, var: torch.Tensor, n: int) -> None:
+        with torch.no_grad():
+            unbiased = var * (n / (n - 1)) if n > 1 else var
+            self.running_mean.lerp_(mean.detach(), self.momentum)
+            self.running_var.lerp_(unbiased.detach(), self.momentum)
+
+    def _gate(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """The plain formula with the given statistics (autograd through all of it)."""
         z = (x - mean) * torch.rsqrt(var + self.eps)
         if self.affine:
             z = z * self.weight + self.bias
