@@ -29,6 +29,11 @@ import time
 
 import numpy as np
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's ctrkit, never another one installed (e.g. editable) in the environment.
+if REPO_ROOT not in sys.path[:1]:
+    sys.path.insert(0, REPO_ROOT)
+
 ROWS, USERS, ITEMS, CATES, T, DIM, BATCH = 100_000, 10_000, 50_000, 500, 50, 8, 1024
 
 

@@ -34,21 +34,28 @@ class _DiceTrain(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g, _g_mean, _g_var):
+        # z = γ·x̂ + β, x̂ = (x − μ)·inv; out = x·(α + (1 − α)·p), p = sigmoid(z). With
+        # d' = g·x·p·(1 − p), dL/dz = (1 − α)·d', and batch norm's backward
+        # inv·(dz − mean(dz) − x̂·mean(dz·x̂)) has per-unit factors only, so it is applied
+        # as gx += a·d' + b·(x − μ) + c with per-unit vectors a, b, c.
         x, p, alpha, mean, inv, weight = ctx.saved_tensors
+        n = x.shape[0]
         one_minus_alpha = 1.0 - alpha
-        gx = g * torch.addcmul(alpha, p, one_minus_alpha)       # through the gate's x factor
-        gxp = g * x
-        g_alpha = (gxp - gxp * p).sum(0) if ctx.needs_input_grad[1] else None
-        dz = gxp.mul_(one_minus_alpha).mul_(p * (1.0 - p))     # dL/dz, z the normalised input
-        xhat = (x - mean).mul_(inv)
+        gx = torch.addcmul(alpha, p, one_minus_alpha).mul_(g)   # through the gate's x factor
+        u = g * x
+        u.sub_(u * p)                                           # g·x·(1 − p)
+        g_alpha = u.sum(0) if ctx.needs_input_grad[1] else None
+        d = u.mul_(p)                                           # g·x·p·(1 − p)
+        xc = x - mean
+        s1 = d.sum(0)
+        q = (d * xc).sum(0).mul_(inv)                           # Σ d'·x̂
+        scale = one_minus_alpha if weight is None else one_minus_alpha * weight
         g_weight = g_bias = None
         if weight is not None:
-            g_weight = (dz * xhat).sum(0) if ctx.needs_input_grad[2] else None
-            g_bias = dz.sum(0) if ctx.needs_input_grad[3] else None
-            dz = dz.mul_(weight)
-        # batch norm's backward: inv * (dz - mean(dz) - xhat * mean(dz * xhat))
-        proj = (dz * xhat).mean(0)
-        gx.add_(dz.sub_(dz.mean(0)).sub_(xhat.mul_(proj)).mul_(inv))
+            g_weight = one_minus_alpha * q if ctx.needs_input_grad[2] else None
+            g_bias = one_minus_alpha * s1 if ctx.needs_input_grad[3] else None
+        a = scale * inv
+        gx.addcmul_(d, a).addcmul_(xc, -a * inv * q / n).sub_(a * s1 / n)
         return gx, g_alpha, g_weight, g_bias, None
 
 
