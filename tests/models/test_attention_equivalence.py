@@ -116,3 +116,19 @@ def test_packed_and_padded_models_train_to_the_same_weights():
     for k in sa:
         torch.testing.assert_close(sa[k], sb[k], rtol=1e-5, atol=1e-6, msg=k)
     np.testing.assert_allclose(models[0].predict(x), models[1].predict(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_inference_dice_equals_the_eval_formula(affine):
+    fast, plain = _dice_pair(6, affine, torch.float64, 3)
+    x = torch.randn(40, 6, dtype=torch.float64) * 2 + 1
+    fast(x), plain(x)  # one training step of running statistics
+    fast.eval(), plain.eval()
+    with torch.inference_mode():
+        a = fast(x)
+    with torch.no_grad():
+        b = plain(x)
+    p = torch.sigmoid(((x - plain.running_mean) / torch.sqrt(plain.running_var + 1e-8))
+                      * (plain.weight if affine else 1) + (plain.bias if affine else 0))
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(a, p * x + (1 - p) * plain.alpha * x, rtol=1e-12, atol=1e-12)
