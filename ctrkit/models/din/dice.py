@@ -5,6 +5,7 @@ from typing import Optional
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ...registry import ACTIVATIONS
 
@@ -33,6 +34,7 @@ class _DiceTrain(torch.autograd.Function):
         return out, mean, var
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g, _g_mean, _g_var):
         # z = γ·x̂ + β, x̂ = (x − μ)·inv; out = x·(α + (1 − α)·p), p = sigmoid(z). With
         # d' = g·x·p·(1 − p), dL/dz = (1 − α)·d', and batch norm's backward
@@ -76,8 +78,9 @@ class Dice(nn.Module):
         momentum: weight of the newest batch in the running averages.
         affine: learn a per-unit scale γ (init 1) and shift β (init 0) of the normalised input.
         fast: in training, use the fused forward/backward (same function and gradients up to
-            float rounding, fewer passes and saved tensors) when no mask is given; False (or a
-            mask) runs the formula through autograd op by op.
+            float rounding, fewer passes and saved tensors) when no mask is given, and in eval
+            without autograd an in-place path; False (or a mask) runs the formula through
+            autograd op by op (needed for higher-order gradients).
 
     Shapes: (N, H) -> (N, H), or (B, T, H) with an optional (B, T) bool ``mask``; masked
     (padded) positions never enter the statistics.
