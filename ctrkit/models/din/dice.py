@@ -28,7 +28,7 @@ class _DiceTrain(torch.autograd.Function):
         if weight is not None:
             z = torch.addcmul(bias, z, weight)
         p = z.sigmoid_()
-        out = x * torch.addcmul(alpha, p, 1.0 - alpha)
+        out = torch.addcmul(alpha, p, 1.0 - alpha).mul_(x)
         ctx.save_for_backward(x, p, alpha, mean, inv, weight)
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
@@ -45,7 +45,7 @@ class _DiceTrain(torch.autograd.Function):
         one_minus_alpha = 1.0 - alpha
         gx = torch.addcmul(alpha, p, one_minus_alpha).mul_(g)   # through the gate's x factor
         u = g * x
-        u.sub_(u * p)                                           # g·x·(1 − p)
+        u.addcmul_(u, p, value=-1.0)                            # g·x·(1 − p)
         g_alpha = u.sum(0) if ctx.needs_input_grad[1] else None
         d = u.mul_(p)                                           # g·x·p·(1 − p)
         xc = x - mean
