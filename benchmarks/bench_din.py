@@ -29,6 +29,11 @@ import time
 
 import numpy as np
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's ctrkit, never another one installed (e.g. editable) in the environment.
+if REPO_ROOT not in sys.path[:1]:
+    sys.path.insert(0, REPO_ROOT)
+
 ROWS, USERS, ITEMS, CATES, T, DIM, BATCH = 100_000, 10_000, 50_000, 500, 50, 8, 1024
 
 
@@ -58,9 +63,42 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def worker(impl: str, rows: int, maxlen: int, epochs: int = 1) -> dict:
+def attention_flops_per_behaviour(att_dim=2 * DIM, hidden=(64, 16)) -> int:
+    """Forward multiply-adds x2 of the local activation unit per valid behaviour (DESIGN.md §3
+    with the split-weight identity: [k, q⊙k] (2E) -> H1, then H1 -> H2 -> 1; the per-row query
+    term is counted per row instead)."""
+    dims = [2 * att_dim] + list(hidden) + [1]
+    return sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+
+
+def dnn_flops_per_row(att_dim=2 * DIM, hidden=(256, 128)) -> int:
+    """Forward FLOPs per row outside the behaviours: query term and the top MLP."""
+    dims = [3 * DIM + att_dim] + list(hidden) + [1]
+    return 2 * att_dim * 64 + sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+
+
+def train_flops(lengths: np.ndarray) -> float:
+    """Training FLOPs (forward + backward = 3x the forward GEMM FLOPs) of one epoch."""
+    return 3.0 * (attention_flops_per_behaviour() * float(lengths.sum())
+                  + dnn_flops_per_row() * len(lengths))
+
+
+def dense_matmul_gflops(m: int, k: int, n: int, reps: int = 20) -> float:
+    """Best-of-``reps`` GFLOP/s of a dense (m, k) @ (k, n) float32 matmul in this process."""
     import torch
-    torch.set_num_threads(2)
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * m * k * n / best / 1e9
+
+
+def worker(impl: str, rows: int, maxlen: int, epochs: int = 1, threads: int = 2) -> dict:
+    import torch
+    torch.set_num_threads(threads)
     x, y = make_data(rows, maxlen)
     if impl == "ctrkit":
         import ctrkit
@@ -82,14 +120,82 @@ def worker(impl: str, rows: int, maxlen: int, epochs: int = 1) -> dict:
         t1 = time.perf_counter()
         pred = model.predict(x, batch_size=BATCH)
         t2 = time.perf_counter()
+    peak = peak_rss_mb()  # before the benchmark's own AUC check imports anything
+    train_s = t1 - t0
+    mean_len = float(x["seq_length"].mean())
+    res = {"impl": impl, "train_rows_s": rows * epochs / train_s, "predict_rows_s": rows / (t2 - t1),
+           "peak_rss_mb": peak,
+           "train_gflops": train_flops(x["seq_length"]) * epochs / train_s / 1e9,
+           "matmul_gflops": dense_matmul_gflops(int(BATCH * mean_len), 4 * DIM, 64)}
     from sklearn.metrics import roc_auc_score
-    return {"impl": impl, "train_rows_s": rows * epochs / (t1 - t0), "predict_rows_s": rows / (t2 - t1),
-            "peak_rss_mb": peak_rss_mb(), "auc": float(roc_auc_score(y, np.ravel(pred)))}
+    res["auc"] = float(roc_auc_score(y, np.ravel(pred)))
+    return res
 
 
-def run_worker(python: str, impl: str, rows: int, maxlen: int) -> dict:
+def profile(rows: int, maxlen: int, threads: int, steps: int = 20) -> None:
+    """Where ctrkit's training time goes: torch.profiler over ``steps`` steps, by operator."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile as tprofile, record_function
+    import ctrkit
+    torch.set_num_threads(threads)
+    x, y = make_data(rows, maxlen)
+    model = ctrkit.build("din", features(ctrkit, maxlen), seed=0)
+    model.compile("adam", "binary_crossentropy", metrics=["logloss", "auc"])
+    model.fit({k: v[:2 * BATCH] for k, v in x.items()}, y[:2 * BATCH], batch_size=BATCH,
+              verbose=0)  # warm-up
+    data = model.trainer.prepare(x, y)
+    tr = model.trainer
+    phases = {"index batch": 0.0, "forward+loss": 0.0, "regularizer": 0.0, "backward": 0.0,
+              "optimizer": 0.0}
+    with tprofile(activities=[ProfilerActivity.CPU]) as prof:
+        for step in range(steps):
+            idx = torch.randperm(len(data))[:BATCH]
+            t0 = time.perf_counter()
+            with record_function("index batch"):
+                batch, yb = data.x.take(idx), data.y[idx]
+            t1 = time.perf_counter()
+            with record_function("forward+loss"):
+                loss = tr._loss(model(batch), yb, None)
+            t2 = time.perf_counter()
+            with record_function("regularizer"):
+                reg = model.regularization_loss(batch)
+                total = loss if reg is None else loss + reg
+            t3 = time.perf_counter()
+            with record_function("backward"):
+                tr.optimizer.zero_grad(set_to_none=True)
+                total.backward()
+            t4 = time.perf_counter()
+            with record_function("optimizer"):
+                tr.optimizer.step()
+            t5 = time.perf_counter()
+            for k, a, b in zip(phases, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5)):
+                phases[k] += b - a
+    total_s = sum(phases.values())
+    print(f"ctrkit DIN training step, {steps} steps of {BATCH} rows, T={maxlen}, "
+          f"threads {threads}: {1e3 * total_s / steps:.1f} ms/step")
+    for k, v in phases.items():
+        print(f"  {k:14s} {1e3 * v / steps:7.1f} ms  {100 * v / total_s:5.1f}%")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
+
+
+def scaling(args) -> None:
+    """Train rows/s of ctrkit for T in {10, 50, 200} and rows in args.scaling_rows."""
+    print(f"scaling: ctrkit train rows/s (one epoch, fresh process each, threads {args.threads})")
+    print(f"{'rows':>9s} {'T':>4s} {'mean len':>8s} {'rows/s':>9s} {'s/epoch':>8s} "
+          f"{'us/row':>7s} {'us/behaviour':>12s}")
+    for rows in args.scaling_rows:
+        for maxlen in (10, 50, 200):
+            res = run_worker(sys.executable, "ctrkit", rows, maxlen, args.threads)
+            mean_len = (maxlen + 1) / 2
+            us_row = 1e6 / res["train_rows_s"]
+            print(f"{rows:9d} {maxlen:4d} {mean_len:8.1f} {res['train_rows_s']:9.0f} "
+                  f"{rows / res['train_rows_s']:8.1f} {us_row:7.1f} {us_row / mean_len:12.2f}",
+                  flush=True)
+
+
+def run_worker(python: str, impl: str, rows: int, maxlen: int, threads: int = 2) -> dict:
     cmd = [python, os.path.abspath(__file__), "--worker", impl, "--rows", str(rows),
-           "--maxlen", str(maxlen)]
+           "--maxlen", str(maxlen), "--threads", str(threads)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -105,14 +211,15 @@ def compare(args) -> None:
     for r in range(args.runs):
         for impl in impls:  # alternate the libraries run by run
             py = args.deepctr_python if impl == "deepctr" else sys.executable
-            res = run_worker(py, impl, args.rows, args.maxlen)
+            res = run_worker(py, impl, args.rows, args.maxlen, args.threads)
             results[impl].append(res)
             print(f"run {r + 1} {impl:8s} train {res['train_rows_s']:9.0f} rows/s  predict "
                   f"{res['predict_rows_s']:9.0f} rows/s  peak RSS {res['peak_rss_mb']:7.0f} MB  "
-                  f"auc {res['auc']:.4f}", flush=True)
+                  f"auc {res['auc']:.4f}  {res['train_gflops']:.2f} GFLOP/s", flush=True)
     med = {i: {k: statistics.median(r[k] for r in results[i])
-               for k in ("train_rows_s", "predict_rows_s", "peak_rss_mb", "auc")} for i in impls}
-    print(f"\nmedians of {args.runs} runs, {os.cpu_count()} cores, torch threads 2, "
+               for k in ("train_rows_s", "predict_rows_s", "peak_rss_mb", "auc", "train_gflops",
+                         "matmul_gflops")} for i in impls}
+    print(f"\nmedians of {args.runs} runs, {os.cpu_count()} cores, torch threads {args.threads}, "
           f"{args.rows} rows, T={args.maxlen}")
     for i in impls:
         m = med[i]
@@ -124,7 +231,13 @@ def compare(args) -> None:
               f"(target >= 4x), predict {c['predict_rows_s'] / d['predict_rows_s']:.2f}x "
               f"(target >= 5x), peak RSS {c['peak_rss_mb'] / d['peak_rss_mb']:.2f}x "
               f"(target <= 0.5x)")
-    else:
+    c = med["ctrkit"]
+    print(f"  roofline: ctrkit's training step achieves {c['train_gflops']:.2f} GFLOP/s of GEMM "
+          f"work ({attention_flops_per_behaviour()} forward FLOPs per valid behaviour, "
+          f"x3 for forward+backward, plus the top MLP); a dense {int(BATCH * (args.maxlen + 1) / 2)}"
+          f"x{4 * DIM} @ {4 * DIM}x64 float32 matmul in the same process: "
+          f"{c['matmul_gflops']:.1f} GFLOP/s ({100 * c['train_gflops'] / c['matmul_gflops']:.0f}%)")
+    if "deepctr" not in med:
         print("  deepctr_torch not importable: no ratios (see the module docstring)")
 
 
@@ -135,11 +248,20 @@ def main() -> None:
     p.add_argument("--maxlen", type=int, default=T)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--deepctr-python", default=sys.executable)
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (spec: 2)")
+    p.add_argument("--scaling", action="store_true", help="train rows/s over T and rows")
+    p.add_argument("--scaling-rows", type=int, nargs="+", default=[10_000, 100_000],
+                   help="row counts for --scaling (add 1000000 for the slow 10^6 point)")
+    p.add_argument("--profile", action="store_true", help="where ctrkit's step time goes")
     args = p.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.rows, args.maxlen)))
-        return
-    compare(args)
+        print(json.dumps(worker(args.worker, args.rows, args.maxlen, threads=args.threads)))
+    elif args.profile:
+        profile(min(args.rows, 50_000), args.maxlen, args.threads)
+    elif args.scaling:
+        scaling(args)
+    else:
+        compare(args)
 
 
 if __name__ == "__main__":

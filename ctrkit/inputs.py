@@ -91,6 +91,9 @@ def _check_ids(name: str, arr: np.ndarray, vocab: int) -> np.ndarray:
     if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
         raise InputError(f"Feature '{name}' has an id above int64's range.")
     arr = arr.astype(np.int64, copy=False)
+    # min/max first: no (rows, T) temporaries unless something is out of range
+    if arr.size == 0 or (int(arr.min()) >= 0 and int(arr.max()) < vocab):
+        return arr
     bad = (arr < 0) | (arr >= vocab)
     if bad.any():
         pos = np.argwhere(bad)[0]

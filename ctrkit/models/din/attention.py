@@ -63,7 +63,9 @@ class LocalActivationUnit(nn.Module):
         q_term = F.linear(q, w1 + w3, lin.bias)
         if rows is not None:
             q_term = q_term.index_select(0, rows)
-        return q_term + F.linear(k, w2 - w3) + F.linear(q_rows * k, w4)
+        # one GEMM for both per-key terms: [k, q⊙k] @ [W2 − W3, W4]ᵀ, added onto the query term
+        return torch.addmm(q_term, torch.cat([k, q_rows * k], dim=1),
+                           torch.cat([w2 - w3, w4], dim=1).t())
 
     def score_rows(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         q_rows = q.index_select(0, rows)
@@ -121,12 +123,26 @@ class AttentionPooling(nn.Module):
     def forward(self, q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
                 return_weights: bool = False
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
-        b, t, e = keys.shape
+        b, t, _ = keys.shape
         rows, cols = mask.nonzero(as_tuple=True)
-        k_valid = keys[rows, cols]
+        return self.pool_packed(q, keys[rows, cols], rows, cols, t, return_weights)
+
+    def pool_packed(self, q: torch.Tensor, k_valid: torch.Tensor, rows: torch.Tensor,
+                    cols: torch.Tensor, t: int, return_weights: bool = False
+                    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        """The same pooling from the valid keys only (what :meth:`forward` does after packing).
+
+        Args:
+            q: (B, E) candidates.
+            k_valid: (M, E) the valid behaviours, row-major (``rows`` non-decreasing).
+            rows, cols: (M,) int64 position of each valid behaviour in the (B, T) layout.
+            t: T, the padded length (for the weights' shape).
+            return_weights: also return the (B, T) weights (0 at padded positions).
+        """
+        b, e = q.shape
         s_valid = self.unit.score_rows(q, k_valid, rows)
         w_valid = segment_softmax(s_valid, rows, b) if self.weight_normalization else s_valid
-        pooled = keys.new_zeros(b, e).index_add(0, rows, k_valid * w_valid.unsqueeze(-1))
+        pooled = k_valid.new_zeros(b, e).index_add(0, rows, k_valid * w_valid.unsqueeze(-1))
         if not return_weights:
             return pooled
-        return pooled, keys.new_zeros(b, t).index_put((rows, cols), w_valid)
+        return pooled, k_valid.new_zeros(b, t).index_put((rows, cols), w_valid)
