@@ -6,8 +6,6 @@ catches all of them. Each also derives from the builtin a Python user would expe
 """
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SkNotFittedError
-
 
 class CtrkitError(Exception):
     """Base class of every error ctrkit raises on purpose."""
@@ -37,10 +35,6 @@ class NotCompiledError(CtrkitError, RuntimeError):
     """``fit``/``evaluate`` was called before ``compile``."""
 
 
-class NotFittedError(CtrkitError, _SkNotFittedError):
-    """An object that must be fitted first (e.g. an encoder) was used before ``fit``."""
-
-
 class DataNotFoundError(CtrkitError, FileNotFoundError):
     """A data set folder or one of its files is missing."""
 
@@ -51,6 +45,21 @@ class CallbackError(CtrkitError, ValueError):
 
 class SerializationError(CtrkitError, ValueError):
     """A saved file is missing, truncated, tampered with or of a newer format."""
+
+
+def __getattr__(name: str):
+    # NotFittedError also subclasses scikit-learn's; it is built on first use so that
+    # ``import ctrkit`` does not import scikit-learn (about 100 MB and seconds of start-up).
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError as _SkNotFittedError
+
+        cls = type("NotFittedError", (CtrkitError, _SkNotFittedError), {
+            "__doc__": "An object that must be fitted first (e.g. an encoder) was used "
+                       "before ``fit``. Also a ``sklearn.exceptions.NotFittedError``.",
+            "__module__": __name__})
+        globals()["NotFittedError"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -28,7 +28,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ..errors import ConfigError, InputError, InputTypeError, NotFittedError
+from .. import errors
+from ..errors import ConfigError, InputError, InputTypeError
 from ..inputs import _to_numpy, hash_values
 from ..registry import ENCODERS
 
@@ -101,7 +102,7 @@ class CategoricalEncoder:
 
     def _check_fitted(self, what: str) -> None:
         if not self.fitted:
-            raise NotFittedError(f"CategoricalEncoder '{self.name}' is not fitted yet; call "
+            raise errors.NotFittedError(f"CategoricalEncoder '{self.name}' is not fitted yet; call "
                                  f".fit(train_values) before {what}.")
 
     def _values(self, values: Any) -> np.ndarray:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
-from sklearn import metrics as skm
 
 from ..errors import ConfigError
 from ..registry import METRICS
@@ -47,7 +46,8 @@ def _auc(y, p, sample_weight=None, groups=None):
         warnings.warn("AUC is undefined when all labels are one class; logging NaN.",
                       RuntimeWarning, stacklevel=3)
         return float("nan")
-    return skm.roc_auc_score(y, p, sample_weight=sample_weight)
+    from sklearn.metrics import roc_auc_score  # lazily: keeps `import ctrkit` light
+    return roc_auc_score(y, p, sample_weight=sample_weight)
 
 
 def _logloss(y, p, sample_weight=None, groups=None):
