@@ -46,8 +46,10 @@ def _auc(y, p, sample_weight=None, groups=None):
         warnings.warn("AUC is undefined when all labels are one class; logging NaN.",
                       RuntimeWarning, stacklevel=3)
         return float("nan")
-    from sklearn.metrics import roc_auc_score  # lazily: keeps `import ctrkit` light
-    return roc_auc_score(y, p, sample_weight=sample_weight)
+    # The exact tie-aware AUC is GAUC with a single group (same value as sklearn's
+    # roc_auc_score, weighted or not) -- and needs no scikit-learn import inside fit.
+    from .gauc import gauc
+    return gauc(y, p, np.zeros(len(y), dtype=np.int64), sample_weight=sample_weight)
 
 
 def _logloss(y, p, sample_weight=None, groups=None):

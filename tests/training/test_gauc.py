@@ -177,3 +177,20 @@ def test_gauc_on_one_class_validation_is_a_clear_error_not_nan():
     model.compile("adam", "binary_crossentropy", metrics=["gauc"], gauc_group="user")
     with pytest.raises(CtrkitError, match="one class only"):
         model.evaluate(x, np.ones_like(y))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 5), st.integers(0, 3)),
+                     min_size=2, max_size=80))
+def test_auc_metric_equals_sklearn_with_ties_and_weights(data):
+    from sklearn.metrics import roc_auc_score
+    from ctrkit.metrics import get_metric
+    y, s, w = (np.array(c, dtype=np.float64) for c in zip(*data))
+    auc = get_metric("auc")
+    if len(np.unique(y)) < 2:
+        with pytest.warns(RuntimeWarning, match="AUC is undefined"):
+            assert np.isnan(auc(y, s / 5))
+        return
+    assert abs(auc(y, s / 5) - roc_auc_score(y, s / 5)) < 1e-12
+    if (w[y == 1].sum() > 0) and (w[y == 0].sum() > 0):
+        assert abs(auc(y, s / 5, sample_weight=w) - roc_auc_score(y, s / 5, sample_weight=w)) < 1e-12
