@@ -50,19 +50,25 @@ class RecordEpochs(Callback):
         self.begun.append(epoch)
 
 
-class DieAfter(Callback):
-    """Kills the process in the middle of epoch k + 1 (epoch k has been backed up)."""
+class InterruptAt(Callback):
+    """Interrupts training in the middle of epoch ``k + 1`` (epoch k has been backed up).
 
-    def __init__(self, k):
+    ``hard=True`` kills the process (no cleanup, no on_train_end: like a killed job);
+    otherwise it raises KeyboardInterrupt inside fit.
+    """
+
+    def __init__(self, k, hard=True):
         super().__init__()
-        self.k = k
+        self.k, self.hard = k, hard
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         if self.epoch == self.k + 1 and batch == 1:
-            os._exit(3)  # no cleanup, no on_train_end: like a killed job
+            if self.hard:
+                os._exit(3)
+            raise KeyboardInterrupt
 
 
 def data(n=96, maxlen=5):
@@ -91,7 +97,7 @@ def run(backup_dir, die_after=None):
     if hasattr(cb, "EarlyStopping"):
         callbacks.append(cb.EarlyStopping("loss", patience=3, min_delta=0.002))
     if die_after is not None:
-        callbacks.append(DieAfter(die_after))
+        callbacks.append(InterruptAt(die_after))
     history = model.fit(x, y, batch_size=16, epochs=EPOCHS, verbose=0, callbacks=callbacks)
     return model, history, record.begun
 

@@ -59,21 +59,6 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     assert not (backup / BACKUP_FILE).exists()  # deleted once the run finished
 
 
-class StopAfter(Callback):
-    """Simulates a crash: raises in the middle of epoch ``k + 1`` (epoch k was backed up)."""
-
-    def __init__(self, k):
-        super().__init__()
-        self.k = k
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == self.k + 1 and batch == 1:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("k", [0, 3])
 def test_in_process_interruption_resumes_exactly(tmp_path, k):
     x, y, features = RUN["data"]()
@@ -90,7 +75,7 @@ def test_in_process_interruption_resumes_exactly(tmp_path, k):
     reference = fit([])
     assert os.listdir(backup) == []
     with pytest.raises(KeyboardInterrupt):
-        fit([StopAfter(k)])
+        fit([RUN["InterruptAt"](k, hard=False)])
     torch.randn(100)  # the global RNG moves on in between; the resume must not care
     np.random.rand(7)
     resumed = fit([])
@@ -129,7 +114,7 @@ def test_backup_of_another_model_is_refused(tmp_path):
     small.compile("adam")
     with pytest.raises(KeyboardInterrupt):
         small.fit(x, y, batch_size=16, epochs=3, verbose=0,
-                  callbacks=[BackupAndRestore(tmp_path), StopAfter(0)])
+                  callbacks=[BackupAndRestore(tmp_path), RUN["InterruptAt"](0, hard=False)])
     other = ctrkit.build("din", features, dnn_hidden_units=(16,))
     other.compile("adam")
     with pytest.raises(SerializationError, match=f"(?s){tmp_path}.*Delete '{tmp_path}'"):
