@@ -5,60 +5,9 @@ from typing import Optional
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
+import torch.nn.functional as F
 
 from ...registry import ACTIVATIONS
-
-
-class _DiceTrain(torch.autograd.Function):
-    """Dice on (N, H) with mini-batch statistics, with a hand-written backward.
-
-    The same function as the plain formula (batch-norm-style gradients through the mean and
-    variance included) in fewer passes over (N, H): the forward saves x, p and the per-unit
-    mean and 1/std only. Returns (out, mean, biased var); the statistics carry no gradient.
-    """
-
-    @staticmethod
-    def forward(ctx, x, alpha, weight, bias, eps):
-        mean = x.mean(0)
-        xc = x - mean
-        var = xc.square().mean(0)
-        inv = torch.rsqrt(var + eps)
-        z = xc.mul_(inv)  # our own buffer: normalise in place
-        if weight is not None:
-            z = torch.addcmul(bias, z, weight)
-        p = z.sigmoid_()
-        out = torch.addcmul(alpha, p, 1.0 - alpha).mul_(x)
-        ctx.save_for_backward(x, p, alpha, mean, inv, weight)
-        ctx.mark_non_differentiable(mean, var)
-        return out, mean, var
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g, _g_mean, _g_var):
-        # z = γ·x̂ + β, x̂ = (x − μ)·inv; out = x·(α + (1 − α)·p), p = sigmoid(z). With
-        # d' = g·x·p·(1 − p), dL/dz = (1 − α)·d', and batch norm's backward
-        # inv·(dz − mean(dz) − x̂·mean(dz·x̂)) has per-unit factors only, so it is applied
-        # as gx += a·d' + b·(x − μ) + c with per-unit vectors a, b, c.
-        x, p, alpha, mean, inv, weight = ctx.saved_tensors
-        n = x.shape[0]
-        one_minus_alpha = 1.0 - alpha
-        gx = torch.addcmul(alpha, p, one_minus_alpha).mul_(g)   # through the gate's x factor
-        u = g * x
-        u.addcmul_(u, p, value=-1.0)                            # g·x·(1 − p)
-        g_alpha = u.sum(0) if ctx.needs_input_grad[1] else None
-        d = u.mul_(p)                                           # g·x·p·(1 − p)
-        xc = x - mean
-        s1 = d.sum(0)
-        q = (d * xc).sum(0).mul_(inv)                           # Σ d'·x̂
-        scale = one_minus_alpha if weight is None else one_minus_alpha * weight
-        g_weight = g_bias = None
-        if weight is not None:
-            g_weight = one_minus_alpha * q if ctx.needs_input_grad[2] else None
-            g_bias = one_minus_alpha * s1 if ctx.needs_input_grad[3] else None
-        a = scale * inv
-        gx.addcmul_(d, a).addcmul_(xc, -a * inv * q / n).sub_(a * s1 / n)
-        return gx, g_alpha, g_weight, g_bias, None
 
 
 @ACTIVATIONS.register("dice")
@@ -77,10 +26,9 @@ class Dice(nn.Module):
         eps: ε of the formula (paper: 1e-8).
         momentum: weight of the newest batch in the running averages.
         affine: learn a per-unit scale γ (init 1) and shift β (init 0) of the normalised input.
-        fast: in training, use the fused forward/backward (same function and gradients up to
-            float rounding, fewer passes and saved tensors) when no mask is given, and in eval
-            without autograd an in-place path; False (or a mask) runs the formula through
-            autograd op by op (needed for higher-order gradients).
+        fast: in training (no mask, more than one row) compute the normalisation with torch's
+            fused batch-norm kernel (same function and gradients up to float rounding), and in
+            eval without autograd an in-place path; False (or a mask) runs the formula op by op.
 
     Shapes: (N, H) -> (N, H), or (B, T, H) with an optional (B, T) bool ``mask``; masked
     (padded) positions never enter the statistics.
@@ -112,11 +60,16 @@ class Dice(nn.Module):
             return self._gate(x, self.running_mean, self.running_var)
         if mask is None and self.fast:
             flat = x.reshape(-1, self.dim)
-            if flat.shape[0] > 0:
-                out, mean, var = _DiceTrain.apply(flat, self.alpha, getattr(self, "weight", None),
-                                                  getattr(self, "bias", None), self.eps)
-                self._update_running(mean, var, flat.shape[0])
-                return out.reshape(x.shape)
+            if flat.shape[0] > 1:
+                # torch's fused batch-norm kernel computes (s − E[s]) / sqrt(Var[s] + ε) with the
+                # biased batch variance, updates the running averages (unbiased variance,
+                # momentum) and has a fused backward: the same function as the formula below
+                # in fewer passes over (N, H).
+                z = F.batch_norm(flat, self.running_mean, self.running_var,
+                                 getattr(self, "weight", None), getattr(self, "bias", None),
+                                 True, self.momentum, self.eps)
+                p = torch.sigmoid(z)
+                return (flat * torch.addcmul(self.alpha, p, 1.0 - self.alpha)).reshape(x.shape)
         # the formula op by op; with a mask the statistics come from the valid positions only
         flat = x.reshape(-1, self.dim)
         if mask is not None:
