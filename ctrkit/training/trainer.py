@@ -144,15 +144,12 @@ class Trainer:
         return data.subset(idx[:split]), data.subset(idx[split:])
 
     # ------------------------------------------------------------------ loops
-    def _forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.model(batch)
-
     def train_loss(self, batch: Dict[str, torch.Tensor], y: torch.Tensor,
                    w: Optional[torch.Tensor], scale: float = 1.0
                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(logits, data loss, loss to minimise)`` of one training batch; ``scale``
         multiplies the data loss in the last (see :mod:`ctrkit.training.distributed`)."""
-        logits = self._forward(batch)
+        logits = self.model(batch)
         loss = self._loss(logits, y, w)
         reg = self.model.regularization_loss(batch)
         total = loss if scale == 1.0 else loss * scale
