@@ -1,6 +1,7 @@
 """Optimizers by name, with DeepCTR-Torch's default learning rates."""
 from __future__ import annotations
 
+import inspect
 from typing import Any, Iterable, Optional, Union
 
 import torch
@@ -13,11 +14,59 @@ FUSED = ("adam", "adamw")
 
 DEFAULT_LR = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "adagrad": 0.01, "rmsprop": 0.01}
 
-OPTIMIZERS.register("sgd", torch.optim.SGD)
-OPTIMIZERS.register("adam", torch.optim.Adam)
-OPTIMIZERS.register("adamw", torch.optim.AdamW)
-OPTIMIZERS.register("adagrad", torch.optim.Adagrad)
-OPTIMIZERS.register("rmsprop", torch.optim.RMSprop)
+def _unguarded(name: str):
+    """Method ``name`` of the torch optimizer class, called past its torch.compile guard."""
+
+    def method(self, *args: Any, **kwargs: Any) -> Any:
+        base = next(c for c in type(self).__mro__ if c.__module__.startswith("torch.optim"))
+        guarded = getattr(base, name)
+        raw = inspect.unwrap(guarded)
+        if raw is guarded:  # nothing to unwrap in this torch version
+            return guarded(self, *args, **kwargs)
+        if name != "step":
+            return raw(self, *args, **kwargs)
+        prev = torch.is_grad_enabled()  # what step's guard does besides the dynamo calls
+        torch.set_grad_enabled(bool(self.defaults.get("differentiable", False)))
+        try:
+            return raw(self, *args, **kwargs)
+        finally:
+            torch.set_grad_enabled(prev)
+
+    method.__name__ = name
+    method.__doc__ = f"torch's ``{name}``, without its torch.compile guard (see _EagerStep)."
+    return method
+
+
+class _EagerStep:
+    """Run a torch optimizer's own methods without importing ``torch._dynamo``.
+
+    torch wraps ``Optimizer.step``, ``zero_grad``, ``add_param_group``, ``state_dict`` and
+    ``load_state_dict`` in guards for ``torch.compile`` whose first call imports
+    ``torch._dynamo`` and with it sympy: about 70 MB of resident memory in a process that never
+    compiles anything. These subclasses call the same functions underneath the guards (same
+    arithmetic, same state and ``state_dict`` as the parent class; step hooks and LR schedulers
+    work as usual). Where this torch exposes no unguarded function, the guarded one is used.
+    """
+
+    step = _unguarded("step")
+    zero_grad = _unguarded("zero_grad")
+    add_param_group = _unguarded("add_param_group")
+    state_dict = _unguarded("state_dict")
+    load_state_dict = _unguarded("load_state_dict")
+
+
+def _eager(base: type) -> type:
+    return type(base.__name__, (_EagerStep, base), {
+        "__module__": __name__, "__qualname__": base.__name__,
+        "__doc__": f"``torch.optim.{base.__name__}`` without torch.compile guards (see "
+                   f"_EagerStep): the same updates and state."})
+
+
+SGD, Adam, AdamW, Adagrad, RMSprop = (_eager(c) for c in (
+    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad, torch.optim.RMSprop))
+
+for _cls in (SGD, Adam, AdamW, Adagrad, RMSprop):
+    OPTIMIZERS.register(_cls.__name__.lower(), _cls)
 
 
 def create_optimizer(spec: Union[str, type, torch.optim.Optimizer], params: Iterable[torch.nn.Parameter],
