@@ -65,16 +65,15 @@ def peak_rss_mb() -> float:
 
 def attention_flops_per_behaviour(att_dim=2 * DIM, hidden=(64, 16)) -> int:
     """Forward multiply-adds x2 of the local activation unit per valid behaviour (DESIGN.md §3
-    with the split-weight identity: [k, q⊙k] (2E) -> H1, then H1 -> H2 -> 1; the per-row query
-    term is counted per row instead)."""
-    dims = [2 * att_dim] + list(hidden) + [1]
+    with the split-weight identity: [k, q⊙k, q] (3E) -> H1, then H1 -> H2 -> 1)."""
+    dims = [3 * att_dim] + list(hidden) + [1]
     return sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
 
 
 def dnn_flops_per_row(att_dim=2 * DIM, hidden=(256, 128)) -> int:
-    """Forward FLOPs per row outside the behaviours: query term and the top MLP."""
+    """Forward FLOPs per row outside the behaviours: the top MLP."""
     dims = [3 * DIM + att_dim] + list(hidden) + [1]
-    return 2 * att_dim * 64 + sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+    return sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
 
 
 def train_flops(lengths: np.ndarray) -> float:

@@ -141,7 +141,8 @@ def _check_row_counts(data: Mapping[str, Any], keys: List[str]) -> None:
 class Columns:
     """Validated inputs: a dict of CPU tensors with the same number of rows.
 
-    ``take(idx)`` gathers a batch by index (vectorised; no per-sample collation).
+    ``take(idx)`` gathers a batch by index (vectorised; no per-sample collation);
+    ``slice(start, stop)`` gives consecutive rows as views.
     """
 
     def __init__(self, tensors: Dict[str, torch.Tensor], n_rows: int) -> None:
@@ -156,6 +157,14 @@ class Columns:
 
     def take(self, idx: torch.Tensor, device: Optional[torch.device] = None) -> Dict[str, torch.Tensor]:
         out = {k: v.index_select(0, idx) for k, v in self.tensors.items()}
+        if device is not None and device.type != "cpu":
+            out = {k: v.to(device, non_blocking=True) for k, v in out.items()}
+        return out
+
+    def slice(self, start: int, stop: int,
+              device: Optional[torch.device] = None) -> Dict[str, torch.Tensor]:
+        """Rows ``start:stop`` as views (no copy on the CPU): the batches of predict."""
+        out = {k: v[start:stop] for k, v in self.tensors.items()}
         if device is not None and device.type != "cpu":
             out = {k: v.to(device, non_blocking=True) for k, v in out.items()}
         return out

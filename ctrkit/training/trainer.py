@@ -327,12 +327,12 @@ def _predict_logits(model, cols: Columns, batch_size: int, cbs: Optional[Callbac
     try:
         with torch.inference_mode():
             for step, start in enumerate(range(0, n, batch_size)):
-                idx = torch.arange(start, min(start + batch_size, n))
+                stop = min(start + batch_size, n)
                 if cbs is not None:
-                    getattr(cbs, begin)(step, {"size": len(idx)})
-                out[start:start + len(idx)] = model(cols.take(idx, model.device)).float().cpu()
+                    getattr(cbs, begin)(step, {"size": stop - start})
+                out[start:stop] = model(cols.slice(start, stop, model.device)).float().cpu()
                 if cbs is not None:
-                    getattr(cbs, end)(step, {"size": len(idx)})
+                    getattr(cbs, end)(step, {"size": stop - start})
     finally:
         model.train(was_training)
     return out.clone()

@@ -2,8 +2,8 @@
 
 The unit scores each behaviour k against the candidate q with an MLP over
 ``[q, k, q − k, q ⊙ k]``. Its first layer is evaluated with the exact identity
-``W·[q, k, q−k, q⊙k] = (W1+W3)q + (W2−W3)k + W4(q⊙k)`` (the query term once per row), and only
-on valid (non-padded) positions, so padding costs nothing and never reaches Dice's statistics.
+``W·[q, k, q−k, q⊙k] = (W2−W3)k + W4(q⊙k) + (W1+W3)q`` (one GEMM over ``[k, q⊙k, q]``, no
+``q − k``), and only on valid (non-padded) positions, so padding costs nothing and never reaches Dice's statistics.
 """
 from __future__ import annotations
 
@@ -54,22 +54,19 @@ class LocalActivationUnit(nn.Module):
         for lin in self.linears:
             nn.init.normal_(lin.weight, mean=0.0, std=init_std)
 
-    def _first_layer(self, q_rows: torch.Tensor, k: torch.Tensor, q: torch.Tensor,
-                     rows: Optional[torch.Tensor]) -> torch.Tensor:
+    def _first_layer(self, q_rows: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         lin = self.linears[0]
         if not self.fused:
             return lin(torch.cat([q_rows, k, q_rows - k, q_rows * k], dim=-1))
         w1, w2, w3, w4 = lin.weight.split(self.emb_dim, dim=1)
-        q_term = F.linear(q, w1 + w3, lin.bias)
-        if rows is not None:
-            q_term = q_term.index_select(0, rows)
-        # one GEMM for both per-key terms: [k, q⊙k] @ [W2 − W3, W4]ᵀ, added onto the query term
-        return torch.addmm(q_term, torch.cat([k, q_rows * k], dim=1),
-                           torch.cat([w2 - w3, w4], dim=1).t())
+        # [q, k, q − k, q⊙k] W1..4ᵀ = k (W2 − W3)ᵀ + (q⊙k) W4ᵀ + q (W1 + W3)ᵀ: one GEMM over
+        # [k, q⊙k, q] with K = 3E instead of 4E, and no q − k
+        return torch.addmm(lin.bias, torch.cat([k, q_rows * k, q_rows], dim=1),
+                           torch.cat([w2 - w3, w4, w1 + w3], dim=1).t())
 
     def score_rows(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         q_rows = q.index_select(0, rows)
-        h = self._first_layer(q_rows, keys, q, rows)
+        h = self._first_layer(q_rows, keys)
         for i, act in enumerate(self.activations):
             if i:
                 h = self.linears[i](h)

@@ -251,8 +251,7 @@ class DIN(BaseModel):
         try:
             with torch.inference_mode():
                 for start in range(0, len(cols), batch_size):
-                    idx = torch.arange(start, min(start + batch_size, len(cols)))
-                    batch = cols.take(idx, self.device)
+                    batch = cols.slice(start, start + batch_size, self.device)
                     _, q, k_valid, rows, pos, t = self._embed_packed(batch, with_sparse=False)
                     weights = self.attention.pool_packed(q, k_valid, rows, pos, t,
                                                          return_weights=True)[1]
