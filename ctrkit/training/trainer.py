@@ -15,7 +15,7 @@ import torch
 
 from ..errors import ConfigError, InputError, NotCompiledError
 from ..inputs import Columns, prepare_inputs, prepare_target, prepare_weights
-from . import distributed
+from . import allocator, distributed
 from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
 from .callbacks.backup_and_restore import resume_from_backup
 from .losses import Loss, get_loss
@@ -217,6 +217,7 @@ class Trainer:
         model.regularizer.prepare(model, train.x)
         device = model.device
         gen = model.rng
+        allocator.tune()  # steps reuse freed activation memory (see training/allocator.py)
         with torch.random.fork_rng(devices=_rng_devices(device)):
             torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)) + plan.rank)
             cbs.on_train_begin()
@@ -264,6 +265,7 @@ class Trainer:
                     break
             cbs.on_train_end(epoch_logs)
         plan.close()
+        allocator.release()
         model.train()
         return history
 

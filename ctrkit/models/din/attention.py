@@ -106,7 +106,8 @@ def weighted_row_sum(values: torch.Tensor, weights: torch.Tensor, rows: torch.Te
     (26000, 16)); with autograd, ``index_add``, whose backward is the faster one. The two agree
     up to float rounding; rows without entries give zeros.
     """
-    if torch.is_grad_enabled() and (values.requires_grad or weights.requires_grad):
+    if (torch.is_grad_enabled() and (values.requires_grad or weights.requires_grad)
+            or torch.jit.is_tracing()):  # exported graphs keep the shape-generic index_add
         return values.new_zeros(n_rows, values.shape[1]).index_add(
             0, rows, values * weights.unsqueeze(-1))
     offsets = torch.searchsorted(rows, torch.arange(n_rows, device=rows.device))
