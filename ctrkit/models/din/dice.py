@@ -44,7 +44,7 @@ class _DiceTrain(torch.autograd.Function):
         affine = weight is not None
         grad_s, grad_w, grad_b = torch.ops.aten.native_batch_norm_backward(
             t, s, weight, None, None, mean, invstd, True, ctx.eps, [True, affine, affine])
-        grad_s.add_(torch.mul(g, p).lerp_(g, alpha))
+        grad_s.add_(torch.mul(g, p, out=t).lerp_(g, alpha))  # t is free again: reuse it
         return grad_s, grad_alpha, grad_w, grad_b, None, None, None, None
 
 
