@@ -9,6 +9,8 @@ per process (blocks up to 32 MB come from the heap; the heap is trimmed only whe
 free at its top), so a step reuses the previous step's pages; the peak RSS stays the same,
 since the heap's high-water mark is set by a step's live activations either way. ``fit`` calls
 :func:`release` at its end, which hands all free heap memory back to the OS (``malloc_trim``).
+``predict``/``evaluate`` tune too: without it, glibc's adaptive thresholds made some predict
+runs fault ~1.5 GB of pages in and run at half speed.
 
 This is process-wide (it is how glibc is configured, like the ``MALLOC_*_`` environment
 variables). It is skipped where the C library is not glibc, when the user configured malloc
