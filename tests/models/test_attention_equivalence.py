@@ -132,3 +132,26 @@ def test_inference_dice_equals_the_eval_formula(affine):
                       * (plain.weight if affine else 1) + (plain.bias if affine else 0))
     torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(a, p * x + (1 - p) * plain.alpha * x, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 12), st.integers(0, 10 ** 6),
+       st.booleans())
+def test_chunked_inference_scoring_equals_one_pass(n, T, chunk, seed, norm):
+    from ctrkit.models.din.attention import LocalActivationUnit
+    model = ctrkit.build("din", _features(T), init_std=0.3, seed=seed % 1000,
+                         att_weight_normalization=norm).double()
+    batch = _batch(n, T, seed)
+    model.train()
+    model(batch)  # running statistics away from their initial values
+    model.eval()
+    outs = []
+    try:
+        for c in (chunk, None):
+            LocalActivationUnit.inference_chunk = c
+            with torch.inference_mode():
+                outs.append((model(batch), model.explain({k: v.numpy() for k, v in batch.items()})))
+    finally:
+        LocalActivationUnit.inference_chunk = 8192
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-12, atol=1e-12)

@@ -64,7 +64,19 @@ class LocalActivationUnit(nn.Module):
         return torch.addmm(lin.bias, torch.cat([k, q_rows * k, q_rows], dim=1),
                            torch.cat([w2 - w3, w4, w1 + w3], dim=1).t())
 
+    #: without autograd in eval mode (rows are independent there) score at most this many
+    #: behaviours per pass, so each pass's activations stay in cache; None: all at once
+    inference_chunk: Optional[int] = 8192
+
     def score_rows(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        c = self.inference_chunk
+        if (c and keys.shape[0] > c and not self.training and not torch.is_grad_enabled()
+                and not torch.jit.is_tracing()):
+            return torch.cat([self._score(q, keys[i:i + c], rows[i:i + c])
+                              for i in range(0, keys.shape[0], c)])
+        return self._score(q, keys, rows)
+
+    def _score(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         q_rows = q.index_select(0, rows)
         h = self._first_layer(q_rows, keys)
         for i, act in enumerate(self.activations):

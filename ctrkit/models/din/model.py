@@ -190,17 +190,22 @@ class DIN(BaseModel):
         """
         first = self.pairs[0][1]
         ids0 = batch[first.name]
-        rows, cols = self.sequence_mask(batch, first).nonzero(as_tuple=True)
+        t = ids0.shape[1]
+        # flat (row-major) positions of the valid entries: 1-D gathers beat [rows, cols]
+        flat = self.sequence_mask(batch, first).reshape(-1).nonzero().squeeze(1)
+        rows = torch.div(flat, t, rounding_mode="floor")
+        cols = flat - rows * t
         cands = [x.name for x, _ in self.pairs]
         sparse = [f.name for f in self.sparse] if with_sparse else cands
         wanted = ([(name, batch[name]) for name in sparse]
-                  + [(s.name, batch[s.name][rows, cols]) for _, s in self.pairs])
+                  + [(s.name, batch[s.name].reshape(-1).index_select(0, flat))
+                     for _, s in self.pairs])
         embs = self._lookup(wanted)
         emb = dict(zip(sparse, embs[:len(sparse)]))
         keys = embs[len(sparse):]
         q = torch.cat([emb[name] for name in cands], dim=-1)
         k_valid = keys[0] if len(keys) == 1 else torch.cat(keys, dim=-1)
-        return emb, q, k_valid, rows, cols, ids0.shape[1]
+        return emb, q, k_valid, rows, cols, t
 
     def _attend(self, batch: Dict[str, torch.Tensor], emb: Dict[str, torch.Tensor],
                 return_weights: bool = False):
