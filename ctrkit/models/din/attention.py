@@ -3,7 +3,8 @@
 The unit scores each behaviour k against the candidate q with an MLP over
 ``[q, k, q − k, q ⊙ k]``. Its first layer is evaluated with the exact identity
 ``W·[q, k, q−k, q⊙k] = (W2−W3)k + W4(q⊙k) + (W1+W3)q`` (one GEMM over ``[k, q⊙k, q]``, no
-``q − k``), and only on valid (non-padded) positions, so padding costs nothing and never reaches Dice's statistics.
+``q − k``), and only on valid (non-padded) positions, so padding costs nothing and never
+reaches Dice's statistics.
 """
 from __future__ import annotations
 
