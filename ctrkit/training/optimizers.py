@@ -14,17 +14,12 @@ FUSED = ("adam", "adamw")
 
 DEFAULT_LR = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "adagrad": 0.01, "rmsprop": 0.01}
 
-def _unguarded(name: str):
-    """Method ``name`` of the torch optimizer class, called past its torch.compile guard."""
 
-    def method(self, *args: Any, **kwargs: Any) -> Any:
-        base = next(c for c in type(self).__mro__ if c.__module__.startswith("torch.optim"))
-        guarded = getattr(base, name)
-        raw = inspect.unwrap(guarded)
-        if raw is guarded:  # nothing to unwrap in this torch version
-            return guarded(self, *args, **kwargs)
-        if name != "step":
-            return raw(self, *args, **kwargs)
+_GUARDED = ("step", "zero_grad", "add_param_group", "state_dict", "load_state_dict")
+
+
+def _unguarded_step(raw):
+    def step(self, *args: Any, **kwargs: Any) -> Any:
         prev = torch.is_grad_enabled()  # what step's guard does besides the dynamo calls
         torch.set_grad_enabled(bool(self.defaults.get("differentiable", False)))
         try:
@@ -32,34 +27,30 @@ def _unguarded(name: str):
         finally:
             torch.set_grad_enabled(prev)
 
-    method.__name__ = name
-    method.__doc__ = f"torch's ``{name}``, without its torch.compile guard (see _EagerStep)."
-    return method
+    step.__doc__ = raw.__doc__
+    return step
 
 
-class _EagerStep:
-    """Run a torch optimizer's own methods without importing ``torch._dynamo``.
+def _eager(base: type) -> type:
+    """``base`` (a torch optimizer class) with its methods run without importing dynamo.
 
     torch wraps ``Optimizer.step``, ``zero_grad``, ``add_param_group``, ``state_dict`` and
     ``load_state_dict`` in guards for ``torch.compile`` whose first call imports
     ``torch._dynamo`` and with it sympy: about 70 MB of resident memory in a process that never
-    compiles anything. These subclasses call the same functions underneath the guards (same
-    arithmetic, same state and ``state_dict`` as the parent class; step hooks and LR schedulers
-    work as usual). Where this torch exposes no unguarded function, the guarded one is used.
+    compiles anything. The subclass calls the same functions underneath the guards, found once
+    here (same arithmetic, same state and ``state_dict`` as ``base``; step hooks and LR
+    schedulers work as usual). A method this torch does not guard is inherited unchanged.
     """
-
-    step = _unguarded("step")
-    zero_grad = _unguarded("zero_grad")
-    add_param_group = _unguarded("add_param_group")
-    state_dict = _unguarded("state_dict")
-    load_state_dict = _unguarded("load_state_dict")
-
-
-def _eager(base: type) -> type:
-    return type(base.__name__, (_EagerStep, base), {
-        "__module__": __name__, "__qualname__": base.__name__,
+    methods = {}
+    for name in _GUARDED:
+        guarded = getattr(base, name)
+        raw = inspect.unwrap(guarded)
+        if raw is not guarded:
+            methods[name] = _unguarded_step(raw) if name == "step" else raw
+    return type(base.__name__, (base,), {
+        **methods, "__module__": __name__, "__qualname__": base.__name__,
         "__doc__": f"``torch.optim.{base.__name__}`` without torch.compile guards (see "
-                   f"_EagerStep): the same updates and state."})
+                   f"_eager): the same updates and state."})
 
 
 SGD, Adam, AdamW, Adagrad, RMSprop = (_eager(c) for c in (
