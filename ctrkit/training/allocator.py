@@ -29,7 +29,7 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 256 << 20
 
-_state = {"tuned": None}
+_state = {"tuned": None, "libc": None}
 
 
 def _glibc() -> Optional[ctypes.CDLL]:
@@ -65,12 +65,11 @@ def tune() -> bool:
         _state["tuned"] = bool(libc is not None
                                and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
                                and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1)
+        _state["libc"] = libc if _state["tuned"] else None
     return _state["tuned"]
 
 
 def release() -> None:
     """Return the heap's free memory to the OS (after training); a no-op unless tuned."""
-    if _state["tuned"]:
-        libc = _glibc()
-        if libc is not None:
-            libc.malloc_trim(0)
+    if _state["libc"] is not None:
+        _state["libc"].malloc_trim(0)
