@@ -136,22 +136,34 @@ def test_inference_dice_equals_the_eval_formula(affine):
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 12), st.integers(0, 10 ** 6),
-       st.booleans())
-def test_chunked_inference_scoring_equals_one_pass(n, T, chunk, seed, norm):
+       st.booleans(), st.sampled_from(["dice", "prelu", "sigmoid"]))
+def test_inference_scoring_equals_the_autograd_path(n, T, chunk, seed, norm, act):
+    """Eval without autograd scores in chunks with constants folded once per call; eval with
+    autograd runs the training-time ops. Both give the same logits and weights, for any chunk
+    size and for Dice as well as plain activations."""
     from ctrkit.models.din.attention import LocalActivationUnit
     model = ctrkit.build("din", _features(T), init_std=0.3, seed=seed % 1000,
-                         att_weight_normalization=norm).double()
+                         att_weight_normalization=norm, att_activation=act).double()
     batch = _batch(n, T, seed)
     model.train()
     model(batch)  # running statistics away from their initial values
     model.eval()
+    x = {k: v.numpy() for k, v in batch.items()}
+    with torch.enable_grad():  # the autograd path (eval mode: running statistics)
+        ref = model(batch).detach()
+        _, q, k_valid, rows, pos, t = model._embed_packed(batch, with_sparse=False)
+        ref_w = model.attention.pool_packed(q, k_valid, rows, pos, t, return_weights=True)[1]
+    assert ref.requires_grad is False and ref_w.grad_fn is not None
     outs = []
     try:
         for c in (chunk, None):
             LocalActivationUnit.inference_chunk = c
             with torch.inference_mode():
-                outs.append((model(batch), model.explain({k: v.numpy() for k, v in batch.items()})))
+                outs.append((model(batch), model.explain(x)))
     finally:
         LocalActivationUnit.inference_chunk = 8192
-    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-12, atol=1e-12)
+    for logits, weights in outs:
+        torch.testing.assert_close(logits, ref, rtol=1e-12, atol=1e-12)
+        # explain() returns float32
+        np.testing.assert_allclose(weights, ref_w.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-6, atol=1e-7)

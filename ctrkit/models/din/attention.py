@@ -55,27 +55,52 @@ class LocalActivationUnit(nn.Module):
         for lin in self.linears:
             nn.init.normal_(lin.weight, mean=0.0, std=init_std)
 
+    def _first_layer_weight(self) -> torch.Tensor:
+        """(3E, H1) weight of the first layer over ``[k, q⊙k, q]``: since
+        ``[q, k, q − k, q⊙k] W1..4ᵀ = k (W2 − W3)ᵀ + (q⊙k) W4ᵀ + q (W1 + W3)ᵀ``, one GEMM with
+        K = 3E instead of 4E, and no q − k."""
+        w1, w2, w3, w4 = self.linears[0].weight.split(self.emb_dim, dim=1)
+        return torch.cat([w2 - w3, w4, w1 + w3], dim=1).t()
+
     def _first_layer(self, q_rows: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         lin = self.linears[0]
         if not self.fused:
             return lin(torch.cat([q_rows, k, q_rows - k, q_rows * k], dim=-1))
-        w1, w2, w3, w4 = lin.weight.split(self.emb_dim, dim=1)
-        # [q, k, q − k, q⊙k] W1..4ᵀ = k (W2 − W3)ᵀ + (q⊙k) W4ᵀ + q (W1 + W3)ᵀ: one GEMM over
-        # [k, q⊙k, q] with K = 3E instead of 4E, and no q − k
         return torch.addmm(lin.bias, torch.cat([k, q_rows * k, q_rows], dim=1),
-                           torch.cat([w2 - w3, w4, w1 + w3], dim=1).t())
+                           self._first_layer_weight())
 
     #: without autograd in eval mode (rows are independent there) score at most this many
     #: behaviours per pass, so each pass's activations stay in cache; None: all at once
     inference_chunk: Optional[int] = 8192
 
     def score_rows(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        c = self.inference_chunk
-        if (c and keys.shape[0] > c and not self.training and not torch.is_grad_enabled()
+        if (self.fused and not self.training and not torch.is_grad_enabled()
                 and not torch.jit.is_tracing()):
-            return torch.cat([self._score(q, keys[i:i + c], rows[i:i + c])
-                              for i in range(0, keys.shape[0], c)])
+            return self._score_inference(q, keys, rows)
         return self._score(q, keys, rows)
+
+    def _score_inference(self, q: torch.Tensor, keys: torch.Tensor,
+                         rows: torch.Tensor) -> torch.Tensor:
+        """:meth:`_score` in eval mode without autograd (same values up to float rounding):
+        the folded weights and each activation's constants are computed once per call, then
+        the behaviours are scored in chunks of :attr:`inference_chunk`."""
+        w0, b0 = self._first_layer_weight().contiguous(), self.linears[0].bias
+        layers = [(lin.weight.t(), lin.bias) for lin in self.linears[1:]]
+        acts = [getattr(act, "inference_gate", lambda a=act: a)() for act in self.activations]
+        w_out = self.out.weight.reshape(-1)
+        m = keys.shape[0]
+        scores = keys.new_empty(m)
+        step = self.inference_chunk or max(m, 1)
+        for i in range(0, m, step):
+            k = keys[i:i + step]
+            q_rows = q.index_select(0, rows[i:i + step])
+            h = torch.addmm(b0, torch.cat([k, q_rows * k, q_rows], dim=1), w0)
+            for j, act in enumerate(acts):
+                if j:
+                    h = torch.addmm(layers[j - 1][1], h, layers[j - 1][0])
+                h = act(h)
+            torch.mv(h, w_out, out=scores[i:i + step])
+        return scores.add_(self.out.bias)
 
     def _score(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         q_rows = q.index_select(0, rows)
