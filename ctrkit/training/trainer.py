@@ -15,6 +15,7 @@ import torch
 
 from ..errors import ConfigError, InputError, NotCompiledError
 from ..inputs import Columns, prepare_inputs, prepare_target, prepare_weights
+from ..layers.frozen import frozen_weights
 from . import allocator, distributed
 from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
 from .callbacks.backup_and_restore import resume_from_backup
@@ -328,7 +329,7 @@ def _predict_logits(model, cols: Columns, batch_size: int, cbs: Optional[Callbac
     begin, end = ("on_test_batch_begin", "on_test_batch_end") if test else (
         "on_predict_batch_begin", "on_predict_batch_end")
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), frozen_weights():
             for step, start in enumerate(range(0, n, batch_size)):
                 stop = min(start + batch_size, n)
                 if cbs is not None:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...registry import LAYERS
+from ...layers.frozen import derived
 from ...layers.activations import activation_takes_mask, create_activation
 
 
@@ -79,22 +80,34 @@ class LocalActivationUnit(nn.Module):
             return self._score_inference(q, keys, rows)
         return self._score(q, keys, rows)
 
-    def _score_inference(self, q: torch.Tensor, keys: torch.Tensor,
-                         rows: torch.Tensor) -> torch.Tensor:
-        """:meth:`_score` in eval mode without autograd (same values up to float rounding):
-        the folded weights and each activation's constants are computed once per call, then
-        the behaviours are scored in chunks of :attr:`inference_chunk`."""
-        w0, b0 = self._first_layer_weight().contiguous(), self.linears[0].bias
+    def _inference_constants(self):
+        w0 = self._first_layer_weight()
+        n_kq = 2 * self.emb_dim
         layers = [(lin.weight.t(), lin.bias) for lin in self.linears[1:]]
         acts = [getattr(act, "inference_gate", lambda a=act: a)() for act in self.activations]
-        w_out = self.out.weight.reshape(-1)
+        return (w0[n_kq:], w0[:n_kq], self.linears[0].bias, layers, acts,
+                self.out.weight.reshape(-1))
+
+    def _score_inference(self, q: torch.Tensor, keys: torch.Tensor,
+                         rows: torch.Tensor) -> torch.Tensor:
+        """:meth:`_score` in eval mode without autograd (same values up to float rounding).
+
+        The folded weights and each activation's constants are computed once per call (once
+        per predict call inside :func:`~ctrkit.layers.frozen.frozen_weights`). The
+        first layer's query term ``q (W1 + W3)ᵀ + b`` is computed once per ROW and gathered,
+        so the per-behaviour GEMM runs over ``[k, q⊙k]`` only (K = 2E). Behaviours are scored
+        in chunks of :attr:`inference_chunk`.
+        """
+        w_q, w0, b0, layers, acts, w_out = derived(
+            self, "inference", [*self.parameters(), *self.buffers()], self._inference_constants)
+        q_term = torch.addmm(b0, q, w_q)  # (B, H1)
         m = keys.shape[0]
         scores = keys.new_empty(m)
         step = self.inference_chunk or max(m, 1)
         for i in range(0, m, step):
-            k = keys[i:i + step]
-            q_rows = q.index_select(0, rows[i:i + step])
-            h = torch.addmm(b0, torch.cat([k, q_rows * k, q_rows], dim=1), w0)
+            k, r = keys[i:i + step], rows[i:i + step]
+            q_rows = q.index_select(0, r)
+            h = q_term.index_select(0, r).addmm_(torch.cat([k, q_rows * k], dim=1), w0)
             for j, act in enumerate(acts):
                 if j:
                     h = torch.addmm(layers[j - 1][1], h, layers[j - 1][0])

@@ -10,6 +10,7 @@ from torch import nn
 from ...errors import ConfigError
 from ...features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
 from ...inputs import prepare_inputs
+from ...layers.frozen import frozen_weights
 from ...layers.mlp import MLP
 from ...registry import MODELS
 from ..base import BaseModel
@@ -254,7 +255,7 @@ class DIN(BaseModel):
         self.eval()
         out = []
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), frozen_weights():
                 for start in range(0, len(cols), batch_size):
                     batch = cols.slice(start, start + batch_size, self.device)
                     _, q, k_valid, rows, pos, t = self._embed_packed(batch, with_sparse=False)

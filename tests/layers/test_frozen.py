@@ -1,0 +1,82 @@
+"""Weight-derived constants reused across predict batches are never stale."""
+import numpy as np
+import torch
+
+import ctrkit
+from ctrkit.layers.frozen import derived, frozen_weights
+from ctrkit.training.callbacks import Callback
+
+
+def test_derived_reuses_only_inside_the_scope_and_while_sources_are_unchanged():
+    w = torch.ones(3)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return w * 2
+
+    owner = object()
+    derived(owner, "c", [w], compute), derived(owner, "c", [w], compute)
+    assert len(calls) == 2  # no scope: computed each time
+    with frozen_weights():
+        a = derived(owner, "c", [w], compute)
+        b = derived(owner, "c", [w], compute)
+        assert len(calls) == 3 and b is a
+        w.mul_(5)  # in place: version counter moves
+        assert derived(owner, "c", [w], compute).tolist() == [10.0] * 3 and len(calls) == 4
+        w.data = torch.full((3,), 7.0)  # replaced storage
+        assert derived(owner, "c", [w], compute).tolist() == [14.0] * 3 and len(calls) == 5
+        assert derived(object(), "c", [w], compute) is not None and len(calls) == 6  # per owner
+    derived(owner, "c", [w], compute)
+    assert len(calls) == 7  # the scope's cache is gone
+
+
+def _data(n=96, T=6, seed=0):
+    rng = np.random.default_rng(seed)
+    lens = rng.integers(0, T + 1, n)
+    hist = rng.integers(1, 40, (n, T)) * (np.arange(T)[None] < lens[:, None])
+    return {"user": rng.integers(0, 30, n), "item": rng.integers(1, 40, n),
+            "cate": rng.integers(1, 7, n), "hist_item": hist, "hist_cate": hist % 7,
+            "seq_length": lens}
+
+
+def _model():
+    S, V = ctrkit.SparseFeat, ctrkit.VarLenSparseFeat
+    feats = [S("user", 30, 4), S("item", 40, 4), S("cate", 7, 4),
+             V(S("hist_item", 40, 4), 6, length_name="seq_length"),
+             V(S("hist_cate", 7, 4), 6, length_name="seq_length")]
+    model = ctrkit.build("din", feats, init_std=0.3, seed=3)
+    model.compile("adam", "binary_crossentropy")
+    return model
+
+
+def _change(model):
+    unit = model.attention.unit
+    with torch.no_grad():
+        unit.linears[0].weight.mul_(-2.0)
+        unit.activations[0].alpha.add_(0.7)
+        unit.activations[0].running_var.mul_(3.0)
+
+
+class ChangeWeightsAt(Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        if batch == self.step:
+            _change(self.model)
+
+
+def test_a_callback_changing_weights_mid_predict_is_seen_by_the_next_batch():
+    x = _data()
+    model = _model()
+    before = model.predict(x, batch_size=32)
+    mixed = model.predict(x, batch_size=32, callbacks=[ChangeWeightsAt(2)])
+    after = model.predict(x, batch_size=32)
+    reference = _model()
+    _change(reference)
+    np.testing.assert_allclose(after, reference.predict(x, batch_size=32), rtol=1e-6)
+    assert np.abs(after - before).max() > 1e-3  # the change matters
+    np.testing.assert_allclose(mixed[:64], before[:64], rtol=1e-6)
+    np.testing.assert_allclose(mixed[64:], after[64:], rtol=1e-6)
