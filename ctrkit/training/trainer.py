@@ -219,54 +219,56 @@ class Trainer:
         device = model.device
         gen = model.rng
         allocator.tune()  # steps reuse freed activation memory (see training/allocator.py)
-        with torch.random.fork_rng(devices=_rng_devices(device)):
-            torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)) + plan.rank)
-            cbs.on_train_begin()
-            # After every on_train_begin (which resets callback state), inside the RNG fork:
-            # a BackupAndRestore callback resumes an interrupted run from its last backup
-            # (and moves to the end of the list, to back up each epoch after the others).
-            initial_epoch = resume_from_backup(cbs, initial_epoch)
-            epoch_logs: Dict[str, Any] = {}
-            for epoch in range(initial_epoch, epochs):
-                cbs.on_epoch_begin(epoch)
-                order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
-                preds = torch.empty(n, dtype=torch.float32)  # logits; float64 probabilities at epoch end
-                loss_sum, seen = 0.0, 0
-                for step in range(steps):
-                    idx = plan.rows(order, step)
-                    cbs.on_train_batch_begin(step, {"size": len(idx)})
-                    model.train()
-                    batch = train.x.take(idx, device)
-                    yb = train.y[idx].to(device)
-                    wb = train.w[idx].to(device) if train.w is not None else None
-                    logits, loss, total = plan.train_loss(batch, yb, wb)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    total.backward()
-                    if self.clipnorm is not None:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), self.clipnorm)
-                    self.optimizer.step()
-                    preds[seen:seen + len(idx)] = logits.detach().float().cpu()
-                    seen += len(idx)
-                    batch_loss, size = plan.batch_loss(float(loss.detach()), len(idx))
-                    loss_sum += batch_loss * size
-                    cbs.on_train_batch_end(step, {"loss": batch_loss, "size": size})
+        try:
+            with torch.random.fork_rng(devices=_rng_devices(device)):
+                torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)) + plan.rank)
+                cbs.on_train_begin()
+                # After every on_train_begin (which resets callback state), inside the RNG fork:
+                # a BackupAndRestore callback resumes an interrupted run from its last backup
+                # (and moves to the end of the list, to back up each epoch after the others).
+                initial_epoch = resume_from_backup(cbs, initial_epoch)
+                epoch_logs: Dict[str, Any] = {}
+                for epoch in range(initial_epoch, epochs):
+                    cbs.on_epoch_begin(epoch)
+                    order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
+                    preds = torch.empty(n, dtype=torch.float32)  # logits; float64 probabilities at epoch end
+                    loss_sum, seen = 0.0, 0
+                    for step in range(steps):
+                        idx = plan.rows(order, step)
+                        cbs.on_train_batch_begin(step, {"size": len(idx)})
+                        model.train()
+                        batch = train.x.take(idx, device)
+                        yb = train.y[idx].to(device)
+                        wb = train.w[idx].to(device) if train.w is not None else None
+                        logits, loss, total = plan.train_loss(batch, yb, wb)
+                        self.optimizer.zero_grad(set_to_none=True)
+                        total.backward()
+                        if self.clipnorm is not None:
+                            torch.nn.utils.clip_grad_norm_(model.parameters(), self.clipnorm)
+                        self.optimizer.step()
+                        preds[seen:seen + len(idx)] = logits.detach().float().cpu()
+                        seen += len(idx)
+                        batch_loss, size = plan.batch_loss(float(loss.detach()), len(idx))
+                        loss_sum += batch_loss * size
+                        cbs.on_train_batch_end(step, {"loss": batch_loss, "size": size})
+                        if plan.stop(model.stop_training):
+                            break
+                    preds, seen = plan.end_epoch(preds, seen)  # all ranks' logits, in order
+                    used = order[:seen]
+                    epoch_logs = {"loss": loss_sum / max(seen, 1)}
+                    epoch_logs.update(self.compute_metrics(
+                        train.y[used].numpy(), model.head.output(preds[:seen].double()).numpy(),
+                        None if train.w is None else train.w[used].numpy(),
+                        train.x.subset(used) if self.group_keys() else train.x))
+                    if val is not None:
+                        epoch_logs.update(self._evaluate(val, batch_size, cbs, prefix="val_"))
+                    cbs.on_epoch_end(epoch, epoch_logs)
                     if plan.stop(model.stop_training):
                         break
-                preds, seen = plan.end_epoch(preds, seen)  # all ranks' logits, in order
-                used = order[:seen]
-                epoch_logs = {"loss": loss_sum / max(seen, 1)}
-                epoch_logs.update(self.compute_metrics(
-                    train.y[used].numpy(), model.head.output(preds[:seen].double()).numpy(),
-                    None if train.w is None else train.w[used].numpy(),
-                    train.x.subset(used) if self.group_keys() else train.x))
-                if val is not None:
-                    epoch_logs.update(self._evaluate(val, batch_size, cbs, prefix="val_"))
-                cbs.on_epoch_end(epoch, epoch_logs)
-                if plan.stop(model.stop_training):
-                    break
-            cbs.on_train_end(epoch_logs)
-        plan.close()
-        allocator.release()
+                cbs.on_train_end(epoch_logs)
+        finally:  # also when a callback or the data raises mid-fit
+            plan.close()
+            allocator.release()
         model.train()
         return history
 

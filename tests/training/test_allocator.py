@@ -59,3 +59,24 @@ def test_reason_names_the_switch(monkeypatch):
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")
     assert allocator.user_configured() == "GLIBC_TUNABLES sets glibc.malloc"
+
+
+def test_fit_releases_memory_even_when_it_raises(monkeypatch):
+    import numpy as np
+    import ctrkit
+    from ctrkit.training.callbacks import Callback
+
+    class Boom(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise RuntimeError("boom at batch %d" % batch)
+
+    calls = []
+    monkeypatch.setattr(allocator, "release", lambda: calls.append(1))
+    model = ctrkit.build("base", [ctrkit.SparseFeat("a", 5, 2)], seed=0)
+    model.compile("adam", "binary_crossentropy")
+    x, y = {"a": np.arange(8) % 5}, np.arange(8) % 2
+    with pytest.raises(RuntimeError, match="boom at batch 0"):
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=[Boom()])
+    assert calls == [1]
+    model.fit(x, y, batch_size=4, verbose=0)
+    assert calls == [1, 1]

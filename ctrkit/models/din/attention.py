@@ -107,7 +107,7 @@ class LocalActivationUnit(nn.Module):
         for i in range(0, m, step):
             k, r = keys[i:i + step], rows[i:i + step]
             q_rows = q.index_select(0, r)
-            h = q_term.index_select(0, r).addmm_(torch.cat([k, q_rows * k], dim=1), w0)
+            h = q_term.index_select(0, r).addmm_(torch.cat([k, q_rows.mul_(k)], dim=1), w0)
             for j, act in enumerate(acts):
                 if j:
                     h = torch.addmm(layers[j - 1][1], h, layers[j - 1][0])
