@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...registry import LAYERS
-from ...layers.frozen import derived
 from ...layers.activations import activation_takes_mask, create_activation
+from ...layers.frozen import derived
 
 
 @LAYERS.register("din_local_activation_unit")
@@ -80,7 +80,10 @@ class LocalActivationUnit(nn.Module):
             return self._score_inference(q, keys, rows)
         return self._score(q, keys, rows)
 
-    def _inference_constants(self):
+    def _inference_constants(self) -> tuple:
+        """What :meth:`_score_inference` derives from the weights: the first layer's query
+        block (E, H1), its [k, q⊙k] block (2E, H1) and bias, the later layers' (Wᵀ, b), each
+        activation as a function with its constants folded, and the output weight (H_last,)."""
         w0 = self._first_layer_weight()
         n_kq = 2 * self.emb_dim
         layers = [(lin.weight.t(), lin.bias) for lin in self.linears[1:]]
