@@ -14,7 +14,8 @@ environment, never as a ctrkit dependency:
     /tmp/dctr/bin/pip install deepctr-torch==0.3.0 --no-deps requests tqdm
     python benchmarks/bench_din.py --deepctr-python /tmp/dctr/bin/python
 
-Other modes: --scaling (train rows/s over T and rows), --profile (where ctrkit's time goes).
+Other modes: --scaling (train rows/s over T and rows), --profile (where ctrkit's training
+time goes), --profile-predict (where its predict time goes).
 """
 from __future__ import annotations
 
@@ -171,6 +172,78 @@ def profile(rows: int, maxlen: int, threads: int, steps: int = 20) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
 
 
+def profile_predict(rows: int, maxlen: int, threads: int, batches: int = 60) -> None:
+    """Where ctrkit's predict time goes: per-phase wall time of ``batches`` 1024-row batches
+    (run exactly as predict runs them: eval, inference mode, folded constants reused), then
+    the wall time of each operator over the same loop."""
+    import torch
+    import ctrkit
+    from ctrkit.inputs import prepare_inputs
+    from ctrkit.layers.frozen import frozen_weights
+    from ctrkit.training import allocator
+    torch.set_num_threads(threads)
+    x, y = make_data(max(rows, batches * BATCH), maxlen)
+    model = ctrkit.build("din", features(ctrkit, maxlen), seed=0)
+    model.compile("adam", "binary_crossentropy")
+    model.fit({k: v[:10 * BATCH] for k, v in x.items()}, y[:10 * BATCH], batch_size=BATCH,
+              verbose=0)  # running statistics away from their initial values
+    cols = prepare_inputs(model.features, x)
+    model.eval()
+    allocator.tune()
+    phases = {"pack + lookups": 0.0, "attention unit + pooling": 0.0, "top MLP": 0.0}
+
+    def loop(timed: bool) -> None:
+        with torch.inference_mode(), frozen_weights():
+            for i in range(batches):
+                t0 = time.perf_counter()
+                batch = cols.slice(i * BATCH, (i + 1) * BATCH)
+                emb, q, k_valid, rows_, pos, t = model._embed_packed(batch)
+                t1 = time.perf_counter()
+                interest = model.attention.pool_packed(q, k_valid, rows_, pos, t)
+                t2 = time.perf_counter()
+                h = model.dnn(torch.cat([emb[f.name] for f in model.sparse] + [interest], -1))
+                model.head(model.dnn_linear(h).squeeze(-1))
+                t3 = time.perf_counter()
+                if timed:
+                    for k, a, b in zip(phases, (t0, t1, t2), (t1, t2, t3)):
+                        phases[k] += b - a
+
+    loop(False)
+    loop(True)
+    total_s = sum(phases.values())
+    print(f"ctrkit DIN predict, {batches} batches of {BATCH} rows, T={maxlen}, threads "
+          f"{threads}: {1e3 * total_s / batches:.2f} ms/batch ({batches * BATCH / total_s:.0f} "
+          f"rows/s without the input checks)")
+    for k, v in phases.items():
+        print(f"  {k:26s} {1e3 * v / batches:6.2f} ms  {100 * v / total_s:5.1f}%")
+    # Per-operator wall time. torch.profiler is not used here: its own allocations defeat the
+    # heap reuse and make every op that allocates a large output look several times slower
+    # (92k page faults per 30 batches under it, against none without it).
+    from torch.utils._python_dispatch import TorchDispatchMode
+    ops: dict = {}
+
+    class OpTimer(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            t = time.perf_counter()
+            out = func(*args, **(kwargs or {}))
+            dt = time.perf_counter() - t
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
+            key = (str(func.overloadpacket.__name__), ("n",) + shape[1:] if shape else ())
+            n, tot = ops.get(key, (0, 0.0))
+            ops[key] = (n + 1, tot + dt)
+            return out
+
+    with OpTimer():
+        loop(False)
+    op_s = sum(v[1] for v in ops.values())
+    print(f"by operator and output shape (n: rows of that call, a chunk of <= 8192 behaviours "
+          f"or the batch), wall time inside each call; the timing hooks slow the ops a little "
+          f"({1e3 * op_s / batches:.2f} ms/batch in all), so read the shares:")
+    for (name, shape), (n, tot) in sorted(ops.items(), key=lambda kv: -kv[1][1])[:16]:
+        print(f"  {name:18s} {str(shape):14s} {n / batches:5.1f} calls/batch "
+              f"{1e3 * tot / batches:6.3f} ms/batch  {100 * tot / op_s:5.1f}%")
+
+
 def scaling(args) -> None:
     """Train rows/s of ctrkit for T in {10, 50, 200} and rows in args.scaling_rows."""
     print(f"scaling: ctrkit train rows/s (one epoch, fresh process each, threads {args.threads})")
@@ -246,11 +319,15 @@ def main() -> None:
     p.add_argument("--scaling-rows", type=int, nargs="+", default=[10_000, 100_000],
                    help="row counts for --scaling (add 1000000 for the slow 10^6 point)")
     p.add_argument("--profile", action="store_true", help="where ctrkit's step time goes")
+    p.add_argument("--profile-predict", action="store_true",
+                   help="where ctrkit's predict time goes, per 1024-row batch")
     args = p.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.rows, args.maxlen, threads=args.threads)))
     elif args.profile:
         profile(min(args.rows, 50_000), args.maxlen, args.threads)
+    elif args.profile_predict:
+        profile_predict(min(args.rows, 60 * BATCH), args.maxlen, args.threads)
     elif args.scaling:
         scaling(args)
     else:
