@@ -126,50 +126,90 @@ def worker(impl: str, rows: int, maxlen: int, epochs: int = 1, threads: int = 2)
     return res
 
 
-def profile(rows: int, maxlen: int, threads: int, steps: int = 20) -> None:
-    """Where ctrkit's training time goes: torch.profiler over ``steps`` steps, by operator."""
+def op_timer():
+    """Context manager giving {(op, output shape with the first dim as 'n'): (calls, seconds)}:
+    the wall time inside each aten call, forward and backward. torch.profiler is not used: its
+    own allocations defeat the heap reuse of ctrkit's loops and make every op that allocates
+    a large output look several times slower (92k page faults per 30 predict batches under it,
+    none without it)."""
+    import contextlib
     import torch
-    from torch.profiler import ProfilerActivity, profile as tprofile, record_function
+    from torch.utils._python_dispatch import TorchDispatchMode
+    ops: dict = {}
+
+    class OpTimer(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            t = time.perf_counter()
+            out = func(*args, **(kwargs or {}))
+            dt = time.perf_counter() - t
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
+            key = (str(func.overloadpacket.__name__), ("n",) + shape[1:] if shape else ())
+            n, tot = ops.get(key, (0, 0.0))
+            ops[key] = (n + 1, tot + dt)
+            return out
+
+    @contextlib.contextmanager
+    def scope():
+        with OpTimer():
+            yield ops
+    return scope()
+
+
+def print_ops(ops: dict, units: int, unit: str, n_means: str, top: int = 16) -> None:
+    op_s = sum(v[1] for v in ops.values())
+    print(f"by operator and output shape (n: rows of that call, {n_means}), wall time inside "
+          f"each call; the timing hooks slow the ops a little ({1e3 * op_s / units:.2f} "
+          f"ms/{unit} in all), so read the shares:")
+    for (name, shape), (n, tot) in sorted(ops.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"  {name:28s} {str(shape):14s} {n / units:5.1f} calls/{unit} "
+              f"{1e3 * tot / units:6.3f} ms/{unit}  {100 * tot / op_s:5.1f}%")
+
+
+def profile(rows: int, maxlen: int, threads: int, steps: int = 20) -> None:
+    """Where ctrkit's training time goes: per-phase wall time over ``steps`` steps, then the
+    wall time of each operator (forward and backward) over as many more."""
+    import torch
     import ctrkit
     torch.set_num_threads(threads)
     x, y = make_data(rows, maxlen)
     model = ctrkit.build("din", features(ctrkit, maxlen), seed=0)
     model.compile("adam", "binary_crossentropy", metrics=["logloss", "auc"])
     model.fit({k: v[:2 * BATCH] for k, v in x.items()}, y[:2 * BATCH], batch_size=BATCH,
-              verbose=0)  # warm-up
+              verbose=0)  # warm-up (and the allocator tuning fit applies)
     data = model.trainer.prepare(x, y)
     tr = model.trainer
     phases = {"index batch": 0.0, "forward+loss": 0.0, "regularizer": 0.0, "backward": 0.0,
               "optimizer": 0.0}
-    with tprofile(activities=[ProfilerActivity.CPU]) as prof:
+
+    def run(timed: bool) -> None:
         for step in range(steps):
             idx = torch.randperm(len(data))[:BATCH]
             t0 = time.perf_counter()
-            with record_function("index batch"):
-                batch, yb = data.x.take(idx), data.y[idx]
+            batch, yb = data.x.take(idx), data.y[idx]
             t1 = time.perf_counter()
-            with record_function("forward+loss"):
-                loss = tr._loss(model(batch), yb, None)
+            loss = tr._loss(model(batch), yb, None)
             t2 = time.perf_counter()
-            with record_function("regularizer"):
-                reg = model.regularization_loss(batch)
-                total = loss if reg is None else loss + reg
+            reg = model.regularization_loss(batch)
+            total = loss if reg is None else loss + reg
             t3 = time.perf_counter()
-            with record_function("backward"):
-                tr.optimizer.zero_grad(set_to_none=True)
-                total.backward()
+            tr.optimizer.zero_grad(set_to_none=True)
+            total.backward()
             t4 = time.perf_counter()
-            with record_function("optimizer"):
-                tr.optimizer.step()
+            tr.optimizer.step()
             t5 = time.perf_counter()
-            for k, a, b in zip(phases, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5)):
-                phases[k] += b - a
+            if timed:
+                for k, a, b in zip(phases, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5)):
+                    phases[k] += b - a
+
+    run(True)
     total_s = sum(phases.values())
     print(f"ctrkit DIN training step, {steps} steps of {BATCH} rows, T={maxlen}, "
           f"threads {threads}: {1e3 * total_s / steps:.1f} ms/step")
     for k, v in phases.items():
         print(f"  {k:14s} {1e3 * v / steps:7.1f} ms  {100 * v / total_s:5.1f}%")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
+    with op_timer() as ops:
+        run(False)
+    print_ops(ops, steps, "step", "valid behaviours M or the batch", top=20)
 
 
 def profile_predict(rows: int, maxlen: int, threads: int, batches: int = 60) -> None:
@@ -216,32 +256,9 @@ def profile_predict(rows: int, maxlen: int, threads: int, batches: int = 60) -> 
           f"rows/s without the input checks)")
     for k, v in phases.items():
         print(f"  {k:26s} {1e3 * v / batches:6.2f} ms  {100 * v / total_s:5.1f}%")
-    # Per-operator wall time. torch.profiler is not used here: its own allocations defeat the
-    # heap reuse and make every op that allocates a large output look several times slower
-    # (92k page faults per 30 batches under it, against none without it).
-    from torch.utils._python_dispatch import TorchDispatchMode
-    ops: dict = {}
-
-    class OpTimer(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            t = time.perf_counter()
-            out = func(*args, **(kwargs or {}))
-            dt = time.perf_counter() - t
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
-            key = (str(func.overloadpacket.__name__), ("n",) + shape[1:] if shape else ())
-            n, tot = ops.get(key, (0, 0.0))
-            ops[key] = (n + 1, tot + dt)
-            return out
-
-    with OpTimer():
+    with op_timer() as ops:
         loop(False)
-    op_s = sum(v[1] for v in ops.values())
-    print(f"by operator and output shape (n: rows of that call, a chunk of <= 8192 behaviours "
-          f"or the batch), wall time inside each call; the timing hooks slow the ops a little "
-          f"({1e3 * op_s / batches:.2f} ms/batch in all), so read the shares:")
-    for (name, shape), (n, tot) in sorted(ops.items(), key=lambda kv: -kv[1][1])[:16]:
-        print(f"  {name:18s} {str(shape):14s} {n / batches:5.1f} calls/batch "
-              f"{1e3 * tot / batches:6.3f} ms/batch  {100 * tot / op_s:5.1f}%")
+    print_ops(ops, batches, "batch", "a chunk of <= 8192 behaviours or the batch")
 
 
 def scaling(args) -> None:
