@@ -231,7 +231,8 @@ class Trainer:
                 for epoch in range(initial_epoch, epochs):
                     cbs.on_epoch_begin(epoch)
                     order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
-                    preds = torch.empty(n, dtype=torch.float32)  # logits; float64 probabilities at epoch end
+                    # logits; float64 probabilities at epoch end
+                    preds = torch.empty(n, dtype=torch.float32)
                     loss_sum, seen = 0.0, 0
                     for step in range(steps):
                         idx = plan.rows(order, step)
@@ -331,11 +332,12 @@ def _predict_logits(model, cols: Columns, batch_size: int, cbs: Optional[Callbac
     begin, end = ("on_test_batch_begin", "on_test_batch_end") if test else (
         "on_predict_batch_begin", "on_predict_batch_end")
     try:
-        with torch.inference_mode(), frozen_weights():
+        with torch.inference_mode(), frozen_weights() as frozen:
             for step, start in enumerate(range(0, n, batch_size)):
                 stop = min(start + batch_size, n)
-                if cbs is not None:
+                if cbs is not None and cbs.callbacks:
                     getattr(cbs, begin)(step, {"size": stop - start})
+                    frozen.clear()  # the callbacks (this one and last batch's end) may edit weights
                 out[start:stop] = model(cols.slice(start, stop, model.device)).float().cpu()
                 if cbs is not None:
                     getattr(cbs, end)(step, {"size": stop - start})

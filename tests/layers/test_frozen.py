@@ -1,5 +1,6 @@
 """Weight-derived constants reused across predict batches are never stale."""
 import numpy as np
+import pytest
 import torch
 
 import ctrkit
@@ -50,7 +51,7 @@ def _model():
     return model
 
 
-def _change(model):
+def _change_weights(model):
     unit = model.attention.unit
     with torch.no_grad():
         unit.linears[0].weight.mul_(-2.0)
@@ -58,25 +59,56 @@ def _change(model):
         unit.activations[0].running_var.mul_(3.0)
 
 
-class ChangeWeightsAt(Callback):
-    def __init__(self, step):
+def _change_through_data(model):  # .data bypasses version counters
+    unit = model.attention.unit
+    unit.linears[0].weight.data.mul_(-2.0)
+    unit.activations[0].running_var.data.mul_(3.0)
+
+
+def _change_running_var(model):  # a buffer only
+    model.attention.unit.activations[0].running_var.mul_(5.0)
+
+
+def _change_eps(model):  # a plain attribute
+    model.attention.unit.activations[0].eps = 2.0
+
+
+class ChangeAt(Callback):
+    def __init__(self, step, change, hook="on_predict_batch_begin"):
         super().__init__()
-        self.step = step
+        self.step, self.change = step, change
+        setattr(self, hook, self._maybe_change)
 
-    def on_predict_batch_begin(self, batch, logs=None):
+    def _maybe_change(self, batch, logs=None):
         if batch == self.step:
-            _change(self.model)
+            self.change(self.model)
 
 
-def test_a_callback_changing_weights_mid_predict_is_seen_by_the_next_batch():
+@pytest.mark.parametrize("change", [_change_weights, _change_through_data, _change_running_var,
+                                    _change_eps])
+@pytest.mark.parametrize("hook", ["on_predict_batch_begin", "on_predict_batch_end"])
+def test_a_callback_changing_weights_mid_predict_is_seen_by_the_next_batch(change, hook):
     x = _data()
     model = _model()
     before = model.predict(x, batch_size=32)
-    mixed = model.predict(x, batch_size=32, callbacks=[ChangeWeightsAt(2)])
+    # at the end of batch 1 or the beginning of batch 2: batches 2 and 3 see the change
+    step = 1 if hook == "on_predict_batch_end" else 2
+    mixed = model.predict(x, batch_size=32, callbacks=[ChangeAt(step, change, hook)])
     after = model.predict(x, batch_size=32)
     reference = _model()
-    _change(reference)
+    change(reference)
     np.testing.assert_allclose(after, reference.predict(x, batch_size=32), rtol=1e-6)
     assert np.abs(after - before).max() > 1e-3  # the change matters
     np.testing.assert_allclose(mixed[:64], before[:64], rtol=1e-6)
     np.testing.assert_allclose(mixed[64:], after[64:], rtol=1e-6)
+
+
+def test_weights_created_in_inference_mode_predict_like_the_others():
+    """Inference tensors have no version counter: the scope computes instead of caching."""
+    x = _data()
+    with torch.inference_mode():
+        frozen = _model()
+    assert frozen.attention.unit.linears[0].weight.is_inference()
+    np.testing.assert_allclose(frozen.predict(x, batch_size=32), _model().predict(x, batch_size=32),
+                               rtol=1e-6)
+    np.testing.assert_allclose(frozen.explain(x), _model().explain(x), rtol=1e-6, atol=1e-7)
