@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -332,14 +332,15 @@ def _predict_logits(model, cols: Columns, batch_size: int, cbs: Optional[Callbac
     begin, end = ("on_test_batch_begin", "on_test_batch_end") if test else (
         "on_predict_batch_begin", "on_predict_batch_end")
     try:
+        hooks = cbs is not None and bool(cbs.callbacks)
         with torch.inference_mode(), frozen_weights() as frozen:
             for step, start in enumerate(range(0, n, batch_size)):
                 stop = min(start + batch_size, n)
-                if cbs is not None and cbs.callbacks:
+                if hooks:
                     getattr(cbs, begin)(step, {"size": stop - start})
                     frozen.clear()  # the callbacks (this one and last batch's end) may edit weights
                 out[start:stop] = model(cols.slice(start, stop, model.device)).float().cpu()
-                if cbs is not None:
+                if hooks:
                     getattr(cbs, end)(step, {"size": stop - start})
     finally:
         model.train(was_training)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...registry import LAYERS
-from ...layers.activations import activation_takes_mask, create_activation
+from ...layers.activations import create_activation
 from ...layers.frozen import derived
 
 
