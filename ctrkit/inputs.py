@@ -31,6 +31,18 @@ def _to_numpy(value: Any, name: str) -> np.ndarray:
     return arr
 
 
+def _tensor(arr: np.ndarray) -> torch.Tensor:
+    """A CPU tensor sharing ``arr``'s memory when it may (contiguous and writable), else a copy.
+
+    pandas hands out read-only views (``Series.to_numpy``); torch warns on those and could
+    write through them, so they are copied once here.
+    """
+    arr = np.ascontiguousarray(arr)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return torch.from_numpy(arr)
+
+
 def _as_mapping(features: Sequence[Feature], x: Any) -> Mapping[str, Any]:
     if isinstance(x, Mapping):
         return x
@@ -213,7 +225,7 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
                 raise InputError(f"Dense feature '{f.name}' has {arr.shape[1]} values per row "
                                  f"but is declared with dimension={f.dimension}.")
             _check_finite(f.name, arr)
-            out[f.name] = torch.from_numpy(np.ascontiguousarray(arr))
+            out[f.name] = _tensor(arr)
             continue
         if isinstance(f, VarLenSparseFeat):
             if arr.ndim != 2 or arr.shape[1] != f.maxlen:
@@ -232,7 +244,7 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
         if f.use_hash:
             arr = hash_values(arr, f.vocabulary_size)
         arr = _check_ids(f.name, arr, f.vocabulary_size)
-        out[f.name] = torch.from_numpy(np.ascontiguousarray(arr))
+        out[f.name] = _tensor(arr)
     for lname, f in lengths.items():
         arr = _to_numpy(data[lname], lname)
         n = _rows(lname, arr, n)
@@ -247,7 +259,7 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
             r = int(np.argmax(bad))
             raise InputError(f"Length feature '{lname}' has value {arr[r]} at row {r}, but it "
                              f"must lie in 0..{f.maxlen} (the maxlen of '{f.name}').")
-        out[lname] = torch.from_numpy(arr)
+        out[lname] = _tensor(arr)
     for key in extra:
         if key in out:
             continue
@@ -258,7 +270,7 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
         n = _rows(key, arr, n)
         if arr.dtype.kind not in "iu":
             arr = np.unique(arr.astype(str), return_inverse=True)[1]
-        out[key] = torch.from_numpy(arr.astype(np.int64))
+        out[key] = _tensor(arr.astype(np.int64))
     assert n is not None
     return Columns(out, n)
 
@@ -285,7 +297,7 @@ def prepare_target(y: Any, n: int, task: str, *, name: str = "y") -> torch.Tenso
             raise InputError(f"{name} has label {arr[r]} at row {r}, but task='binary' needs "
                              f"labels in {{0, 1}}. Binarise the labels or use "
                              f"task='regression'.")
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    return _tensor(arr)
 
 
 def prepare_weights(w: Any, n: int, *, name: str = "sample_weight") -> Optional[torch.Tensor]:

@@ -1,6 +1,9 @@
-"""Data preparation: categorical encoders, behaviour sequences from event logs, time splits."""
+"""Data preparation: categorical encoders, behaviour sequences from event logs, time splits,
+and the ragged-sequence padding policy (:mod:`ctrkit.data.padding`)."""
 from .encoders import OOV_ID, PAD_ID, CategoricalEncoder
+from .padding import pad_sequences, ragged_to_padded, to_ragged
 from .sequences import build_behavior_sequences, history_positions, take_rows, time_split
 
 __all__ = ["CategoricalEncoder", "PAD_ID", "OOV_ID", "build_behavior_sequences",
-           "history_positions", "take_rows", "time_split"]
+           "history_positions", "take_rows", "time_split", "pad_sequences", "ragged_to_padded",
+           "to_ragged"]

@@ -84,7 +84,7 @@ def test_two_ranks_batch_b_match_one_process_batch_2b(ddp_run):
     # the weights did move, so the comparison means something
     fresh = ddp_worker.equivalence_model(features).state_dict()
     assert max(float((fresh[k] - one[k]).abs().max()) for k in one) > 100 * WEIGHT_TOL
-    logged = json.load(open(ddp_run / "equiv-history-0.json"))
+    logged = json.loads((ddp_run / "equiv-history-0.json").read_text())
     np.testing.assert_allclose(logged["loss"], hist.history["loss"], rtol=1e-5)
     np.testing.assert_allclose(logged["auc"], hist.history["auc"], atol=1e-4)
 
@@ -93,7 +93,7 @@ def test_two_ranks_batch_b_match_one_process_batch_2b(ddp_run):
 def test_gathered_validation_metrics_are_exact(ddp_run):
     _, _, xva, yva, features = ddp_worker.data()
     full = [_load(ddp_run / f"full-{r}.pt") for r in (0, 1)]
-    logs = [json.load(open(ddp_run / f"history-{r}.json")) for r in (0, 1)]
+    logs = [json.loads((ddp_run / f"history-{r}.json").read_text()) for r in (0, 1)]
     pred = full[0]["pred"].numpy().ravel()
     assert pred.shape == (len(yva),)
     # predict returns every row, in order, on every rank
@@ -112,7 +112,7 @@ def test_gathered_validation_metrics_are_exact(ddp_run):
 
 @needs_gloo
 def test_every_rank_sees_the_same_logs_and_decides_the_same(ddp_run):
-    logs = [json.load(open(ddp_run / f"history-{r}.json")) for r in (0, 1)]
+    logs = [json.loads((ddp_run / f"history-{r}.json").read_text()) for r in (0, 1)]
     assert logs[0] == logs[1]
     # EarlyStopping (patience 1, unreachable min_delta) stopped both ranks after 2 of 5 epochs
     assert logs[0]["epoch"] == [0, 1]
@@ -123,7 +123,7 @@ def test_every_rank_sees_the_same_logs_and_decides_the_same(ddp_run):
 
 @needs_gloo
 def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(ddp_run):
-    runs = [json.load(open(ddp_run / f"stop-{r}.json")) for r in (0, 1)]
+    runs = [json.loads((ddp_run / f"stop-{r}.json").read_text()) for r in (0, 1)]
     assert runs[0]["stopped_at"] == runs[1]["stopped_at"] == [1, 3]  # rank 1 asked, both stop
     assert runs[0]["weights"] == runs[1]["weights"]
 
