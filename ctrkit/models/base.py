@@ -17,12 +17,12 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
-from ..inputs import prepare_inputs
 from ..layers.embedding import EmbeddingTables
 from ..layers.head import PredictionHead, check_task
 from ..layers.pooling import masked_pool, sequence_mask
 from ..training.callbacks import CallbackList, History, check_callbacks
 from ..training.regularizers import create_regularizer
+from ..training.data_adapters import get_data_adapter, is_batch_source
 from ..training.trainer import Trainer, predict_logits, require_trainer
 
 
@@ -168,8 +168,8 @@ class BaseModel(nn.Module):
         Returns ``x`` unchanged when no encoder is attached, else a dict with the encoded
         columns replaced (other columns, e.g. a GAUC group, are kept).
         """
-        if not self.encoders or x is None:
-            return x
+        if not self.encoders or x is None or is_batch_source(x):
+            return x  # a batch source is encoded batch by batch, by this same function
         from ..inputs import _as_mapping, _to_numpy
         data = dict(_as_mapping(self.features, x))
         for name, enc in self.encoders.items():
@@ -214,11 +214,17 @@ class BaseModel(nn.Module):
     def fit(self, x=None, y=None, batch_size: Optional[int] = None, epochs: int = 1,
             verbose: int = 1, initial_epoch: int = 0, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, callbacks=None,
-            sample_weight=None) -> History:
+            sample_weight=None, steps_per_epoch: Optional[int] = None,
+            validation_steps: Optional[int] = None) -> History:
         """Train; returns a :class:`History` (``history.history['loss']``: one float/epoch).
 
         Calling ``fit`` again continues from the current weights and optimizer state.
         ``validation_split`` holds out the *last* fraction of rows, before shuffling.
+
+        ``x`` may also be a batch source (with ``y=None``): a
+        :class:`ctrkit.data.ParquetDataset`, or an iterable (generator, DataLoader) of
+        ``(x_batch, y_batch[, w_batch])``; ``steps_per_epoch`` batches make an epoch (Keras
+        semantics; default: one pass). See ``docs/streaming.md``.
 
         Raises:
             NotCompiledError: ``compile`` was not called.
@@ -230,27 +236,41 @@ class BaseModel(nn.Module):
             self.encode_inputs(x), y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             initial_epoch=initial_epoch, validation_split=validation_split,
             validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
-            sample_weight=sample_weight)
+            sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps)
 
-    def evaluate(self, x, y, batch_size: int = 256, sample_weight=None, verbose: int = 0,
-                 callbacks=None) -> Dict[str, float]:
-        """``{'loss': ..., <metric>: ...}`` over all rows of ``x``."""
+    def evaluate(self, x, y=None, batch_size: int = 256, sample_weight=None, verbose: int = 0,
+                 callbacks=None, steps: Optional[int] = None) -> Dict[str, float]:
+        """``{'loss': ..., <metric>: ...}`` over all rows of ``x`` (arrays with ``y``, or a
+        batch source with ``y=None``; ``steps`` batches of an iterable, default all)."""
         return require_trainer(self).evaluate(self.encode_inputs(x), y, batch_size=batch_size,
                                               sample_weight=sample_weight, verbose=verbose,
-                                              callbacks=callbacks)
+                                              callbacks=callbacks, steps=steps)
 
-    def predict(self, x, batch_size: int = 256, callbacks=None) -> np.ndarray:
+    def predict(self, x, batch_size: int = 256, callbacks=None,
+                steps: Optional[int] = None) -> np.ndarray:
         """Predictions as a float64 numpy array of shape (N, 1), as DeepCTR returns them
-        (probabilities for ``task='binary'``). Runs in eval mode without autograd."""
+        (probabilities for ``task='binary'``). Runs in eval mode without autograd.
+
+        ``x`` may be a batch source (a :class:`ctrkit.data.ParquetDataset`, an iterable of
+        ``x_batch`` or ``(x_batch, ...)``); rows come back in the order it yields them."""
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        cols = prepare_inputs(self.features, self.encode_inputs(x))
-        cbs = CallbackList(check_callbacks(callbacks))
-        cbs.set_model(self)
-        cbs.on_predict_begin()
-        logits = predict_logits(self, cols, int(batch_size), cbs)
-        cbs.on_predict_end()
+        data = self.input_source(x, steps=steps)
+        try:
+            cbs = CallbackList(check_callbacks(callbacks))
+            cbs.set_model(self)
+            cbs.on_predict_begin()
+            logits = predict_logits(self, data, int(batch_size), cbs)
+            cbs.on_predict_end()
+        finally:
+            data.close()
         return self.head.output(logits.double()).numpy().reshape(-1, 1)
+
+    def input_source(self, x, steps: Optional[int] = None):
+        """``x`` as a source of validated batches without labels (predict/explain)."""
+        return get_data_adapter(self, self.encode_inputs(x), need_y=False, steps=steps,
+                                what="x")
 
     def example_batch(self, n: int = 2) -> Dict[str, torch.Tensor]:
         """A valid all-zeros batch of ``n`` rows (lengths 1), for summaries and tracing."""

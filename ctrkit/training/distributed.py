@@ -22,8 +22,8 @@ The trainer asks :func:`plan` for a :class:`LocalPlan` (one process: exactly tod
   an all-ranks OR of ``model.stop_training`` (after every step and epoch), so every callback
   sees the same batch logs and a stop on any rank stops all ranks at the same point: no rank is
   left waiting in an all-reduce.
-- ``end_epoch(preds, seen)``: the logits of every rank, placed at their rows' positions in
-  ``order``, so epoch metrics (AUC, GAUC, logloss) are computed exactly over all rows (never an
+- ``end_epoch(store)``: the logits (and labels, weights, groups) of every rank, placed at
+  their rows' positions in ``order``, so epoch metrics (AUC, GAUC, logloss) are computed exactly over all rows (never an
   average of per-rank AUCs); rank 0's buffers (Dice/BatchNorm running statistics) are
   broadcast so every rank validates with the same model.
 
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -136,16 +136,30 @@ def init_process_group(device: torch.device) -> None:
 
 
 class LocalPlan:
-    """One process: the rows, losses and logits of the plain loop, unchanged."""
+    """One process: the rows, losses and logits of the plain loop, unchanged.
+
+    Args:
+        trainer: the Trainer; source: the training :class:`DataAdapter` (or its row count);
+        batch_size: rows per step.
+    """
 
     rank, world_size = 0, 1
 
-    def __init__(self, trainer, n: int, batch_size: int) -> None:
-        self.trainer, self.n, self.batch_size = trainer, n, batch_size
-        self.steps = -(-n // batch_size)
+    def __init__(self, trainer, source, batch_size: int) -> None:
+        self.trainer, self.batch_size = trainer, batch_size
+        self.source = source
+        self.n = source.num_rows
+        #: steps per epoch on this process (None: until the source runs out)
+        self.steps = source.steps(batch_size)
+        #: rows this process trains on per epoch, when known (sizes the prediction store)
+        self.local_rows = self.n
 
     def callbacks(self, callbacks: List[Any], verbose: int) -> Tuple[List[Any], int]:
         return callbacks, verbose
+
+    def batches(self, source, shuffle: bool, generator: torch.Generator):
+        """This process's batches of one epoch (the source decides which rows, in what order)."""
+        return source.train_batches(self, shuffle, generator)
 
     def rows(self, order: torch.Tensor, step: int) -> torch.Tensor:
         return order[step * self.batch_size:(step + 1) * self.batch_size]
@@ -159,8 +173,9 @@ class LocalPlan:
     def stop(self, flag: bool) -> bool:
         return flag
 
-    def end_epoch(self, preds: torch.Tensor, seen: int) -> Tuple[torch.Tensor, int]:
-        return preds, seen
+    def end_epoch(self, store) -> Dict[str, torch.Tensor]:
+        """The epoch's stored columns (logits, labels, ...) of every process."""
+        return store.columns()
 
     def close(self) -> None:
         """Release what the plan holds (nothing here)."""
@@ -181,12 +196,18 @@ class _TrainStep(nn.Module):
 class DDPPlan(LocalPlan):
     """``W`` processes: rank ``r`` trains its slice of every global step through DDP.
 
-    ``label_sum`` (of the training labels) checks, with ``n``, that all ranks got the same data.
+    The source's row count and fingerprint (the label sum) check that all ranks got the same data.
     """
 
-    def __init__(self, trainer, n: int, batch_size: int, label_sum: float = 0.0) -> None:
-        super().__init__(trainer, n, batch_size)
+    def __init__(self, trainer, source, batch_size: int) -> None:
+        super().__init__(trainer, source, batch_size)
         model = trainer.model
+        n = self.n
+        if not source.in_memory:
+            raise ConfigError(
+                f"fit under torchrun reads {type(source).__name__} input only through a "
+                f"source that can split it between processes; pass in-memory arrays or a "
+                f"ctrkit.data.ParquetDataset.")
         init_process_group(model.device)
         dist = torch.distributed
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
@@ -201,13 +222,14 @@ class DDPPlan(LocalPlan):
                 model.device = device
         # Collectives run on the model's device for NCCL, on the CPU for gloo.
         self.comm = model.device if dist.get_backend() == "nccl" else torch.device("cpu")
-        self._check_same_data(n, label_sum)
+        self._check_same_data(n, source.fingerprint())
         # Same permutations on every rank even with seed=None: rank 0's generator wins.
         state = model.rng.get_state().to(self.comm)
         dist.broadcast(state, 0)
         model.rng.set_state(state.cpu())
         self.lo = step_bounds(n, batch_size, W)
         self.steps = len(self.lo)
+        self.local_rows = sum(lo[self.rank + 1] - lo[self.rank] for lo in self.lo)
         self.done = 0
         kwargs = {"device_ids": [model.device.index]} if model.device.type == "cuda" else {}
         # Constructing DDP broadcasts rank 0's parameters and buffers: identical start.
@@ -253,21 +275,26 @@ class DDPPlan(LocalPlan):
         self.trainer.model.stop_training = stop  # the same on every rank from here on
         return stop
 
-    def end_epoch(self, preds: torch.Tensor, seen: int) -> Tuple[torch.Tensor, int]:
+    def end_epoch(self, store) -> Dict[str, torch.Tensor]:
+        """Every rank's stored rows, each at its position in the epoch's order."""
         counts = [sum(lo[r + 1] - lo[r] for lo in self.lo[:self.done])
                   for r in range(self.world_size)]
-        parts = all_gather_rows(preds[:seen], counts, self.comm)
-        positions = [torch.cat([torch.arange(lo[r], lo[r + 1]) for lo in self.lo[:self.done]])
-                     for r in range(self.world_size)]
+        positions = torch.cat([torch.cat([torch.arange(lo[r], lo[r + 1])
+                                          for lo in self.lo[:self.done]])
+                               for r in range(self.world_size)])
         total = sum(counts)
-        out = torch.empty(total, dtype=preds.dtype)
-        out[torch.cat(positions)] = torch.cat(parts)
+        out = {}
+        for key, local in store.columns().items():
+            parts = all_gather_rows(local, counts, self.comm)
+            col = torch.empty(total, dtype=local.dtype)
+            col[positions] = torch.cat(parts)
+            out[key] = col
         # Running statistics were updated by each rank's own batches; validate with rank 0's.
         for buf in self.trainer.model.buffers():
             tmp = buf.detach().to(self.comm)
             torch.distributed.broadcast(tmp, 0)
             buf.data.copy_(tmp)
-        return out, total
+        return out
 
     def close(self) -> None:
         self.ddp = None  # drops DDP's hooks on the parameters
@@ -316,30 +343,38 @@ def all_gather_rows(local: torch.Tensor, counts: List[int], comm: torch.device
     return [b[:c].cpu() for b, c in zip(bufs, counts)]
 
 
-def gather_predictions(predict: Callable[[Any], torch.Tensor], cols) -> torch.Tensor:
-    """Predict a contiguous shard of ``cols`` per rank; every rank gets all rows, in order.
+def gather_predictions(predict: Callable[[Any], Dict[str, torch.Tensor]], source
+                       ) -> Dict[str, torch.Tensor]:
+    """Predict a contiguous shard of ``source`` per rank; every rank gets all rows, in order.
 
     Args:
-        predict: ``cols_shard -> (len(cols_shard),)`` tensor on the CPU.
-        cols: the :class:`~ctrkit.inputs.Columns` to predict.
+        predict: ``source_shard -> {name: (rows,) CPU tensor}`` (logits, labels, ...).
+        source: the :class:`~ctrkit.training.data_adapters.DataAdapter` to predict.
 
     Returns:
-        the (n,) predictions of all rows in their original order.
+        each column over all rows, in their original order (rank 0's shard first).
     """
     rank, W = world()
-    n = len(cols)
-    bounds = [n * r // W for r in range(W + 1)]
-    mine = predict(cols.subset(torch.arange(bounds[rank], bounds[rank + 1])))
+    mine = predict(source.shard(rank, W))
     dist = torch.distributed
     comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
         else torch.device("cpu")
-    counts = [bounds[r + 1] - bounds[r] for r in range(W)]
-    return torch.cat(all_gather_rows(mine, counts, comm))
+    n_local = len(mine["logits"])
+    counts = [int(c) for c in _all_gather_ints(n_local, comm)]
+    return {k: torch.cat(all_gather_rows(v, counts, comm)) for k, v in mine.items()}
+
+
+def _all_gather_ints(value: int, comm: torch.device) -> List[int]:
+    t = torch.tensor([value], dtype=torch.int64, device=comm)
+    bufs = [torch.empty_like(t) for _ in range(world()[1])]
+    torch.distributed.all_gather(bufs, t)
+    return [int(b.item()) for b in bufs]
 
 
 def plan(trainer, train, batch_size: int) -> LocalPlan:
-    """The plan for one ``fit`` on ``train`` (the trainer's ``Data``): DDP when the strategy
-    asks for it or torchrun launched us, else the plain one-process loop.
+    """The plan for one ``fit`` on ``train`` (the trainer's training
+    :class:`~ctrkit.training.data_adapters.DataAdapter`): DDP when the strategy asks for it or
+    torchrun launched us, else the plain one-process loop.
 
     Raises:
         ConfigError: DDP without a torchrun environment, fewer rows than processes, or ranks
@@ -347,8 +382,8 @@ def plan(trainer, train, batch_size: int) -> LocalPlan:
     """
     strategy = getattr(trainer, "strategy", None)
     if strategy == "ddp" or (strategy is None and launched_with_torchrun()):
-        return DDPPlan(trainer, len(train), batch_size, float(train.y.double().sum()))
-    return LocalPlan(trainer, len(train), batch_size)
+        return DDPPlan(trainer, train, batch_size)
+    return LocalPlan(trainer, train, batch_size)
 
 
 __all__ = ["STRATEGIES", "DDPPlan", "LocalPlan", "all_gather_rows", "check_strategy",

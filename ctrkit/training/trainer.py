@@ -14,28 +14,20 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError, NotCompiledError
-from ..inputs import Columns, prepare_inputs, prepare_target, prepare_weights
+from ..inputs import Columns
 from ..layers.frozen import frozen_weights
 from . import allocator, distributed
 from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
 from .callbacks.backup_and_restore import resume_from_backup
 from .losses import Loss, get_loss
 from .metrics import Metric, get_metrics
+from .data_adapters import ArrayDataAdapter, DataAdapter, get_data_adapter, is_batch_source
 from .optimizers import create_optimizer
+from .prediction_store import PredictionStore
 
 
-class Data:
-    """Validated inputs, targets, optional weights and optional group ids of one data set."""
-
-    def __init__(self, x: Columns, y: Optional[torch.Tensor], w: Optional[torch.Tensor]) -> None:
-        self.x, self.y, self.w = x, y, w
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def subset(self, idx: torch.Tensor) -> "Data":
-        return Data(self.x.subset(idx), None if self.y is None else self.y[idx],
-                    None if self.w is None else self.w[idx])
+#: the in-memory source (kept under its old name: ``Trainer.prepare`` returns one).
+Data = ArrayDataAdapter
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -107,27 +99,39 @@ class Trainer:
         return sorted({m.group for m in self.metrics if m.needs_groups})
 
     def prepare(self, x, y=None, sample_weight=None, *, need_y: bool = True,
-                what: str = "x") -> Data:
-        cols = prepare_inputs(self.model.features, x, extra=self.group_keys() if need_y else ())
-        yt = prepare_target(y, len(cols), self.model.task) if (need_y or y is not None) else None
-        w = prepare_weights(sample_weight, len(cols))
-        if w is not None and not bool((w > 0).any()):
-            raise InputError("sample_weight is 0 for every row, so the weighted loss and metrics "
-                             "are undefined; give at least one row a positive weight.")
-        return Data(cols, yt, w)
+                what: str = "x") -> ArrayDataAdapter:
+        """In-memory arrays validated once (the group columns the metrics need included)."""
+        return ArrayDataAdapter.from_arrays(self.model.features, self.model.task, x, y,
+                                            sample_weight, groups=self.group_keys(),
+                                            need_y=need_y)
 
-    def _validation(self, data: Data, validation_split: float, validation_data
-                    ) -> Tuple[Data, Optional[Data]]:
+    def source(self, x, y=None, sample_weight=None, *, need_y: bool = True,
+               steps: Optional[int] = None, what: str = "x") -> DataAdapter:
+        """The :class:`DataAdapter` for ``x``: in-memory arrays are validated here, once;
+        a batch source (:class:`ctrkit.data.ParquetDataset`, a generator, a DataLoader) is
+        validated batch by batch as it is read."""
+        return get_data_adapter(self.model, x, y, sample_weight, groups=self.group_keys(),
+                                need_y=need_y, steps=steps, what=what)
+
+    def _validation(self, data: DataAdapter, validation_split: float, validation_data,
+                    validation_steps: Optional[int] = None
+                    ) -> Tuple[DataAdapter, Optional[DataAdapter]]:
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            if is_batch_source(validation_data):
+                vx, vy, vw = validation_data, None, None
+            elif isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
+                vx, vy = validation_data[0], validation_data[1]
+                vw = validation_data[2] if len(validation_data) == 3 else None
+            else:
                 raise InputError(
                     f"validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
                     f"sample_weight), got {type(validation_data).__name__} of length "
-                    f"{len(validation_data) if hasattr(validation_data, '__len__') else '?'}.")
-            vx, vy = validation_data[0], validation_data[1]
-            vw = validation_data[2] if len(validation_data) == 3 else None
+                    f"{len(validation_data) if hasattr(validation_data, '__len__') else '?'}. "
+                    f"It may also be a batch source: a ctrkit.data.ParquetDataset or an "
+                    f"iterable of (x_batch, y_batch) batches.")
             try:
-                return data, self.prepare(vx, vy, vw)
+                return data, self.source(vx, vy, vw, steps=validation_steps,
+                                         what="validation_data")
             except InputError as e:
                 raise type(e)(f"In validation_data: {e}") from e
         if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
@@ -135,6 +139,11 @@ class Trainer:
             raise ConfigError(f"validation_split must lie in [0, 1), got {validation_split!r}.")
         if validation_split == 0:
             return data, None
+        if not isinstance(data, ArrayDataAdapter):
+            raise ConfigError(
+                f"validation_split needs in-memory arrays (it holds out their last rows); with "
+                f"{type(data).__name__} input pass validation_data=... instead (e.g. a "
+                f"ctrkit.data.ParquetDataset of the validation files).")
         n = len(data)
         split = int(n * (1.0 - validation_split))
         if split < 1 or split >= n:
@@ -162,7 +171,9 @@ class Trainer:
         return self.loss(out, y, w)
 
     def compute_metrics(self, y: np.ndarray, pred: np.ndarray, w: Optional[np.ndarray],
-                        x: Columns, prefix: str = "") -> Dict[str, float]:
+                        x: Any, prefix: str = "") -> Dict[str, float]:
+        """Every metric over a whole pass; ``x`` maps each group column (e.g. GAUC's user)
+        to its per-row values (a dict or :class:`Columns`)."""
         logs: Dict[str, float] = {}
         # After a diverged step (NaN/inf predictions) the metrics are NaN; sklearn would raise.
         finite = bool(np.isfinite(pred).all())
@@ -170,13 +181,28 @@ class Trainer:
             if not finite:
                 logs[prefix + m.name] = float("nan")
                 continue
-            groups = x[m.group].numpy() if m.needs_groups else None
+            groups = np.asarray(x[m.group]) if m.needs_groups else None
             logs[prefix + m.name] = m(y, pred, sample_weight=w, groups=groups)
         return logs
 
+    def new_store(self, source: DataAdapter, capacity: Optional[int]) -> PredictionStore:
+        """The per-row store of one pass over ``source`` (logits, labels, weights, groups)."""
+        return PredictionStore(capacity, labels=source.has_targets, weights=source.has_weights,
+                               groups=self.group_keys() if source.has_targets else ())
+
+    def store_metrics(self, cols: Dict[str, torch.Tensor], prefix: str = "") -> Dict[str, float]:
+        """The metrics of a pass from its stored columns (see :meth:`new_store`)."""
+        w = cols.get("w")
+        return self.compute_metrics(
+            cols["y"].numpy(), self.model.head.output(cols["logits"].double()).numpy(),
+            None if w is None else w.numpy(),
+            {g: cols[f"group:{g}"].numpy() for g in self.group_keys()}, prefix)
+
     def fit(self, x, y, batch_size: Optional[int] = None, epochs: int = 1, verbose: int = 1,
             initial_epoch: int = 0, validation_split: float = 0.0, validation_data=None,
-            shuffle: bool = True, callbacks=None, sample_weight=None) -> History:
+            shuffle: bool = True, callbacks=None, sample_weight=None,
+            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None
+            ) -> History:
         """Train for epochs ``initial_epoch..epochs-1``; see ``BaseModel.fit`` for the arguments.
 
         Hooks run in Keras order: train_begin, then per epoch epoch_begin, train_batch_begin/
@@ -194,32 +220,55 @@ class Trainer:
                 is not logged (at the end of the first epoch).
         """
         model = self.model
+        batch_given = batch_size
         batch_size = _positive_int("batch_size", 256 if batch_size is None else batch_size)
         epochs, initial_epoch = _int("epochs", epochs), _int("initial_epoch", initial_epoch)
+        if steps_per_epoch is not None:
+            steps_per_epoch = _positive_int("steps_per_epoch", steps_per_epoch)
+        if validation_steps is not None:
+            validation_steps = _positive_int("validation_steps", validation_steps)
         verbose = _check_verbose(verbose)
         if initial_epoch < 0 or epochs <= initial_epoch:
             raise ConfigError(f"epochs ({epochs}) must be greater than initial_epoch "
                               f"({initial_epoch}): fit runs epochs initial_epoch..epochs-1.")
         user_cbs = check_callbacks(callbacks)
-        data = self.prepare(x, y, sample_weight)
-        train, val = self._validation(data, validation_split, validation_data)
-        n = len(train)
-        plan = distributed.plan(self, train, batch_size)  # one process, or shards under torchrun
-        steps = plan.steps
-        user_cbs, verbose = plan.callbacks(user_cbs, verbose)  # rank 0 alone prints/writes
-        history = History()
-        # History and the progress bar come last, so they see keys callbacks add (e.g. 'lr').
-        cbs = CallbackList(user_cbs + [history] + ([ProgbarLogger(verbose)] if verbose else []))
-        cbs.set_model(model)
-        cbs.set_params({"epochs": epochs, "steps": steps, "batch_size": batch_size,
-                        "samples": n, "val_samples": len(val) if val is not None else 0,
-                        "verbose": verbose, "metrics": self.metric_keys(val is not None)})
-        model.stop_training = False
-        model.regularizer.prepare(model, train.x)
-        device = model.device
-        gen = model.rng
+        data = self.source(x, y, sample_weight, steps=steps_per_epoch)
+        if batch_given and not data.uses_batch_size:
+            data.close()
+            raise ConfigError(
+                f"batch_size={batch_given!r} was given but {type(x).__name__} input makes its "
+                f"own batches (each yielded item is one step); drop batch_size, or batch the "
+                f"data yourself (e.g. DataLoader(batch_size=...)).")
+        if steps_per_epoch is not None and data.uses_batch_size:
+            data.close()
+            raise ConfigError(
+                f"steps_per_epoch applies to an iterable of batches (a generator, a "
+                f"DataLoader); {type(x).__name__} input has a known size: one epoch is one "
+                f"pass over its rows. Drop steps_per_epoch.")
+        try:
+            train, val = self._validation(data, validation_split, validation_data,
+                                          validation_steps)
+        except BaseException:
+            data.close()
+            raise
+        plan = None
         allocator.tune()  # steps reuse freed activation memory (see training/allocator.py)
         try:
+            plan = distributed.plan(self, train, batch_size)  # one process, or ranks
+            steps = plan.steps
+            user_cbs, verbose = plan.callbacks(user_cbs, verbose)  # rank 0 alone prints/writes
+            history = History()
+            # History and the progress bar come last, so they see keys callbacks add (e.g. 'lr').
+            cbs = CallbackList(user_cbs + [history] + ([ProgbarLogger(verbose)] if verbose else []))
+            cbs.set_model(model)
+            cbs.set_params({"epochs": epochs, "steps": steps, "batch_size": batch_size,
+                            "samples": train.num_rows,
+                            "val_samples": (val.num_rows or 0) if val is not None else 0,
+                            "verbose": verbose, "metrics": self.metric_keys(val is not None)})
+            model.stop_training = False
+            train.prepare_regularizer(model.regularizer, model)
+            device = model.device
+            gen = model.rng
             with torch.random.fork_rng(devices=_rng_devices(device)):
                 torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)) + plan.rank)
                 cbs.on_train_begin()
@@ -230,37 +279,30 @@ class Trainer:
                 epoch_logs: Dict[str, Any] = {}
                 for epoch in range(initial_epoch, epochs):
                     cbs.on_epoch_begin(epoch)
-                    order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
-                    # logits; float64 probabilities at epoch end
-                    preds = torch.empty(n, dtype=torch.float32)
+                    # logits (+ labels, weights, groups); float64 probabilities at epoch end
+                    store = self.new_store(train, plan.local_rows)
                     loss_sum, seen = 0.0, 0
-                    for step in range(steps):
-                        idx = plan.rows(order, step)
-                        cbs.on_train_batch_begin(step, {"size": len(idx)})
+                    for step, batch in enumerate(plan.batches(train, shuffle, gen)):
+                        size = batch.size
+                        cbs.on_train_batch_begin(step, {"size": size})
                         model.train()
-                        batch = train.x.take(idx, device)
-                        yb = train.y[idx].to(device)
-                        wb = train.w[idx].to(device) if train.w is not None else None
-                        logits, loss, total = plan.train_loss(batch, yb, wb)
+                        xb, yb, wb = _to_device(batch, device)
+                        logits, loss, total = plan.train_loss(xb, yb, wb)
                         self.optimizer.zero_grad(set_to_none=True)
                         total.backward()
                         if self.clipnorm is not None:
                             torch.nn.utils.clip_grad_norm_(model.parameters(), self.clipnorm)
                         self.optimizer.step()
-                        preds[seen:seen + len(idx)] = logits.detach().float().cpu()
-                        seen += len(idx)
-                        batch_loss, size = plan.batch_loss(float(loss.detach()), len(idx))
+                        store.add(logits, batch)
+                        batch_loss, size = plan.batch_loss(float(loss.detach()), size)
+                        seen += size
                         loss_sum += batch_loss * size
                         cbs.on_train_batch_end(step, {"loss": batch_loss, "size": size})
                         if plan.stop(model.stop_training):
                             break
-                    preds, seen = plan.end_epoch(preds, seen)  # all ranks' logits, in order
-                    used = order[:seen]
+                    cols = plan.end_epoch(store)  # all ranks' rows
                     epoch_logs = {"loss": loss_sum / max(seen, 1)}
-                    epoch_logs.update(self.compute_metrics(
-                        train.y[used].numpy(), model.head.output(preds[:seen].double()).numpy(),
-                        None if train.w is None else train.w[used].numpy(),
-                        train.x.subset(used) if self.group_keys() else train.x))
+                    epoch_logs.update(self.store_metrics(cols))
                     if val is not None:
                         epoch_logs.update(self._evaluate(val, batch_size, cbs, prefix="val_"))
                     cbs.on_epoch_end(epoch, epoch_logs)
@@ -268,7 +310,11 @@ class Trainer:
                         break
                 cbs.on_train_end(epoch_logs)
         finally:  # also when a callback or the data raises mid-fit
-            plan.close()
+            if plan is not None:
+                plan.close()
+            train.close()
+            if val is not None:
+                val.close()
             allocator.release()
         model.train()
         return history
@@ -277,27 +323,33 @@ class Trainer:
         keys = ["loss"] + [m.name for m in self.metrics]
         return keys + (["val_" + k for k in keys] if with_val else [])
 
-    def _evaluate(self, data: Data, batch_size: int, cbs: CallbackList, prefix: str = ""
+    def _evaluate(self, data: DataAdapter, batch_size: int, cbs: CallbackList, prefix: str = ""
                   ) -> Dict[str, float]:
         cbs.on_test_begin()
-        logits = predict_logits(self.model, data.x, batch_size, cbs, test=True)
+        cols = predict_columns(self.model, data, batch_size, cbs, test=True, store=self.new_store)
+        logits = cols["logits"]
+        if len(logits) == 0:
+            raise InputError(f"The {'validation ' if prefix else ''}data yielded no rows to "
+                             f"evaluate.")
         with torch.no_grad():
-            loss = self._loss(logits, data.y, data.w)
-        pred = self.model.head.output(logits.double()).numpy()  # float64: no ties from rounding
+            loss = self._loss(logits, cols["y"], cols.get("w"))
         logs = {prefix + "loss": float(loss)}
-        logs.update(self.compute_metrics(data.y.numpy(), pred,
-                                         None if data.w is None else data.w.numpy(), data.x,
-                                         prefix))
+        logs.update(self.store_metrics(cols, prefix))
         cbs.on_test_end(logs)
         return logs
 
-    def evaluate(self, x, y, batch_size: int = 256, sample_weight=None, verbose: int = 0,
-                 callbacks=None) -> Dict[str, float]:
+    def evaluate(self, x, y=None, batch_size: int = 256, sample_weight=None, verbose: int = 0,
+                 callbacks=None, steps: Optional[int] = None) -> Dict[str, float]:
         batch_size = _positive_int("batch_size", batch_size)
-        data = self.prepare(x, y, sample_weight)
-        cbs = CallbackList(check_callbacks(callbacks))
-        cbs.set_model(self.model)
-        logs = self._evaluate(data, batch_size, cbs)
+        if steps is not None:
+            steps = _positive_int("steps", steps)
+        data = self.source(x, y, sample_weight, steps=steps)
+        try:
+            cbs = CallbackList(check_callbacks(callbacks))
+            cbs.set_model(self.model)
+            logs = self._evaluate(data, batch_size, cbs)
+        finally:
+            data.close()
         if verbose and distributed.is_rank_zero():
             from .callbacks.progbar import format_logs
             print(format_logs(logs))
@@ -310,41 +362,63 @@ def _rng_devices(device: torch.device) -> list:
     return []
 
 
-def predict_logits(model, cols: Columns, batch_size: int, cbs: Optional[CallbackList] = None,
+def _to_device(batch, device: torch.device):
+    """``(x, y, w)`` of a CPU batch on ``device`` (no copy on the CPU)."""
+    if device.type == "cpu":
+        return batch.x, batch.y, batch.w
+    x = {k: v.to(device, non_blocking=True) for k, v in batch.x.items()}
+    return (x, None if batch.y is None else batch.y.to(device),
+            None if batch.w is None else batch.w.to(device))
+
+
+def predict_logits(model, data, batch_size: int, cbs: Optional[CallbackList] = None,
                    test: bool = False) -> torch.Tensor:
     """Logits (n,) on the CPU, in eval mode and without autograd; the mode is restored after.
 
-    Under DDP (:func:`distributed.uses_ddp`) each rank predicts a shard and all rows return.
+    ``data`` is validated :class:`Columns` or a :class:`DataAdapter`. Under DDP
+    (:func:`distributed.uses_ddp`) each rank predicts a shard and all rows return.
     """
+    return predict_columns(model, data, batch_size, cbs, test)["logits"]
+
+
+def predict_columns(model, data, batch_size: int, cbs: Optional[CallbackList] = None,
+                    test: bool = False, store=None) -> Dict[str, torch.Tensor]:
+    """One pass over ``data`` in order: ``{'logits': (n,)}`` plus, with ``store`` (a
+    ``source -> PredictionStore`` factory, e.g. :meth:`Trainer.new_store`), the labels,
+    weights and group columns the metrics need. Collective under DDP (rows in order)."""
+    if isinstance(data, Columns):
+        data = ArrayDataAdapter(data, None, None)
     if distributed.uses_ddp(model):
         return distributed.gather_predictions(
-            lambda shard: _predict_logits(model, shard, batch_size, cbs, test), cols)
-    return _predict_logits(model, cols, batch_size, cbs, test)
+            lambda shard: _predict_columns(model, shard, batch_size, cbs, test, store), data)
+    return _predict_columns(model, data, batch_size, cbs, test, store)
 
 
-def _predict_logits(model, cols: Columns, batch_size: int, cbs: Optional[CallbackList],
-                    test: bool) -> torch.Tensor:
+def _predict_columns(model, data: DataAdapter, batch_size: int, cbs: Optional[CallbackList],
+                     test: bool, store=None) -> Dict[str, torch.Tensor]:
     was_training = model.training
     model.eval()
     allocator.tune()  # batches reuse freed memory instead of faulting fresh pages in
-    n = len(cols)
-    out = torch.empty(n, dtype=torch.float32)
+    out = store(data, data.num_rows) if store is not None else PredictionStore(
+        data.num_rows, labels=False)
     begin, end = ("on_test_batch_begin", "on_test_batch_end") if test else (
         "on_predict_batch_begin", "on_predict_batch_end")
+    device = model.device
     try:
         hooks = cbs is not None and bool(cbs.callbacks)
         with torch.inference_mode(), frozen_weights() as frozen:
-            for step, start in enumerate(range(0, n, batch_size)):
-                stop = min(start + batch_size, n)
+            for step, batch in enumerate(data.batches(batch_size)):
+                size = batch.size
                 if hooks:
-                    getattr(cbs, begin)(step, {"size": stop - start})
+                    getattr(cbs, begin)(step, {"size": size})
                     frozen.clear()  # the callbacks (this one and last batch's end) may edit weights
-                out[start:stop] = model(cols.slice(start, stop, model.device)).float().cpu()
+                x = batch.x if device.type == "cpu" else _to_device(batch, device)[0]
+                out.add(model(x), batch)
                 if hooks:
-                    getattr(cbs, end)(step, {"size": stop - start})
+                    getattr(cbs, end)(step, {"size": size})
     finally:
         model.train(was_training)
-    return out.clone()
+    return out.columns()
 
 
 def require_trainer(model) -> Trainer:

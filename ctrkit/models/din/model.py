@@ -9,7 +9,6 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
-from ...inputs import prepare_inputs
 from ...layers.frozen import frozen_weights
 from ...layers.mlp import MLP
 from ...registry import MODELS
@@ -238,7 +237,8 @@ class DIN(BaseModel):
         sums to 1). Computed in eval mode, so a row's weights do not depend on its batch.
 
         Args:
-            x: inputs as for :meth:`predict`.
+            x: inputs as for :meth:`predict` (arrays or a batch source such as a
+                :class:`ctrkit.data.ParquetDataset`).
             batch_size: rows per forward pass.
 
         Returns:
@@ -250,18 +250,20 @@ class DIN(BaseModel):
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
         batch_size = int(batch_size)
-        cols = prepare_inputs(self.features, x)
+        data = self.input_source(x)  # arrays, or a batch source read batch by batch
         was = self.training
         self.eval()
         out = []
         try:
             with torch.inference_mode(), frozen_weights():
-                for start in range(0, len(cols), batch_size):
-                    batch = cols.slice(start, start + batch_size, self.device)
+                for b in data.batches(batch_size):
+                    batch = b.x if self.device.type == "cpu" else {
+                        k: v.to(self.device) for k, v in b.x.items()}
                     _, q, k_valid, rows, pos, t = self._embed_packed(batch, with_sparse=False)
                     weights = self.attention.pool_packed(q, k_valid, rows, pos, t,
                                                          return_weights=True)[1]
                     out.append(weights.float().cpu())
         finally:
             self.train(was)
+            data.close()
         return torch.cat(out).numpy()
