@@ -10,7 +10,12 @@ Prints test AUC, GAUC (user-weighted AUC over users), logloss and training time 
 writes the loss curves of both models to ``--plot`` (default ``din_loss.png``).
 
 Options: ``--data PATH``, ``--synthetic`` (ignore ``$CTRKIT_ML100K``), ``--rows N``,
-``--epochs N``, ``--batch-size N``, ``--models din,base``, ``--seed N``, ``--plot PATH``.
+``--epochs N``, ``--batch-size N``, ``--models din,base``, ``--seed N``, ``--threads N``,
+``--plot PATH``.
+
+Threads: the job calls ``torch.set_num_threads(--threads)``, 1 by default. These models are
+small, and on a shared 2-core machine torch's default (one thread per core) was measured up to
+10x slower. Your own scripts run with torch's default unless they set it too.
 """
 from __future__ import annotations
 
@@ -87,9 +92,14 @@ def main(argv: List[str] = None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--models", default="din,base")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch.set_num_threads for the job (default 1: these small models gain "
+                        "little from more threads, and lose a lot when other jobs share the cores)")
     p.add_argument("--plot", default="din_loss.png", help="where to write the loss plot")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)  # small models: more threads only add overhead (and contention)
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
 
     data = None if args.synthetic else (args.data or os.environ.get("CTRKIT_ML100K"))
     if data:

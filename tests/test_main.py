@@ -15,3 +15,23 @@ def test_main_job_trains_both_models_prints_metrics_and_writes_the_plot(tmp_path
         gauc = float(line.split("GAUC ")[1].split()[0])
         assert 0.0 <= auc <= 1.0 and 0.0 <= gauc <= 1.0
     assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_main_job_threads_flag_sets_torchs_thread_count_and_refuses_zero(tmp_path, capsys,
+                                                                        monkeypatch):
+    import pytest
+    import torch
+    monkeypatch.delenv("CTRKIT_ML100K", raising=False)
+    before = torch.get_num_threads()
+    try:
+        assert main(["--rows", "2000", "--epochs", "1", "--models", "base", "--threads", "2",
+                     "--plot", str(tmp_path / "p.png")]) == 0
+        assert torch.get_num_threads() == 2
+        assert main(["--rows", "2000", "--epochs", "1", "--models", "base",
+                     "--plot", str(tmp_path / "p.png")]) == 0
+        assert torch.get_num_threads() == 1          # the documented default
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit):
+        main(["--threads", "0"])
+    assert "--threads must be >= 1, got 0" in capsys.readouterr().err

@@ -164,8 +164,10 @@ def build_behavior_sequences(
 
     Args:
         log: dict of 1-D arrays or a pandas DataFrame, one row per event.
-        user, item, time, label: column names. ``time`` must be numeric or datetime64;
-            ``label`` 0/1.
+        user: column name of the user id.
+        item: column name of the item id.
+        time: column name of the event time (numeric or datetime64).
+        label: column name of the 0/1 label.
         attributes: item attribute columns (e.g. ``("genre",)``); each gets a candidate
             feature and a ``hist_<attr>`` sequence aligned with ``hist_<item>``.
         sparse: other categorical columns (user or context features), encoded as SparseFeats.
@@ -173,7 +175,8 @@ def build_behavior_sequences(
         positive_only: only events with label 1 enter histories.
         embedding_dim: one width for all features, or a mapping from column name to width
             (a history uses its candidate's width).
-        hist_prefix, length_name: names of the history features and of the length column.
+        hist_prefix: prefix of the history features' names (``hist_`` + column).
+        length_name: name of the length column.
         encoders: column name -> :class:`CategoricalEncoder`. Encoders present are used as
             given (fitted on training data, so unseen values become the OOV id 1); missing
             ones are fitted on this log and added to the mapping, so you can keep them.
@@ -249,8 +252,10 @@ def time_split(data: Any, user: str = "user", time: str = "time", last_k: int = 
     Args:
         data: dict of arrays (e.g. the ``x`` of :func:`build_behavior_sequences`, or a raw log)
             or a pandas DataFrame.
-        user, time: column names; tiebreak: optional column ordering same-time events
-            (e.g. ``'item'``, as :func:`build_behavior_sequences` does).
+        user: column name of the user id.
+        time: column name of the event time.
+        tiebreak: optional column ordering same-time events (e.g. ``'item'``, as
+            :func:`build_behavior_sequences` does).
         last_k: test events per user (>= 1).
         return_index: return sorted int64 row indices instead of the rows.
 

@@ -81,8 +81,8 @@ def load_movielens_100k(path: Optional[os.PathLike] = None, as_frame: bool = Fal
         ``age`` (int64), ``gender``, ``occupation``, ``zip`` (str). Rows keep ``u.data``'s order.
 
     Raises:
-        DataNotFoundError: folder or a file missing; InputError: a file in another layout or
-        a rating that names an unknown movie or user.
+        DataNotFoundError: folder or a file missing.
+        InputError: a file in another layout, or a rating that names an unknown movie or user.
     """
     folder = movielens_path(path)
     ratings = _read(folder, "u.data", dtype=np.int64, delimiter="\t")

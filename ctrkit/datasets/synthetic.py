@@ -74,7 +74,12 @@ def make_synthetic(n_rows: int = 20000, n_users: int = 1000, n_items: int = 1000
     ``hist_item``, ``hist_cate`` (history of length ``seq_length`` in ``maxlen//4..maxlen``).
 
     Args:
-        n_rows, n_users, n_items, n_categories, maxlen, embedding_dim: sizes.
+        n_rows: number of rows (impressions).
+        n_users: number of users.
+        n_items: number of items.
+        n_categories: number of item categories.
+        maxlen: history width T.
+        embedding_dim: embedding width of every declared feature.
         signal: strength of the planted effect; 0 makes labels independent of everything.
         seed: the data is a pure function of the arguments.
 

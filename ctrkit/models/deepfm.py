@@ -17,13 +17,15 @@ from .embedding_mlp import EmbeddingMLP, resolve_features
 class DeepFM(EmbeddingMLP):
     """DeepFM. The FM fields are the sparse embeddings and the pooled history sequences.
 
+    The shared arguments (``dnn_*``, ``l2_reg_*``, ``init_std``, ``seed``, ...) are
+    :class:`~ctrkit.models.embedding_mlp.EmbeddingMLP`'s.
+
     Args:
         dnn_feature_columns: all feature declarations (the same list DIN takes); every
             sparse/sequence feature needs the same embedding_dim.
         linear_feature_columns: features (or names) of the linear part; None: all of them.
         use_fm: include the FM term.
         l2_reg_linear: L2 strength on the linear weights.
-        Other arguments: see :class:`~ctrkit.models.embedding_mlp.EmbeddingMLP`.
 
     Raises:
         ConfigError: fields of different embedding_dim.

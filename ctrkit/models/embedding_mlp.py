@@ -63,10 +63,20 @@ class EmbeddingMLP(BaseModel):
 
     Args:
         dnn_feature_columns: all feature declarations (the same list DIN takes).
-        dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, l2_reg_dnn: the MLP.
+        dnn_hidden_units: widths of the top MLP's hidden layers.
+        dnn_activation: the MLP's activation (a registered name or an ``nn.Module`` class).
+        dnn_dropout: dropout rate after each hidden layer.
+        dnn_use_bn: batch-normalise each hidden layer's pre-activation.
+        l2_reg_dnn: L2 strength on the MLP's weights.
         share_history_embeddings: ``hist_X`` looks up X's table unless its ``embedding_name``
             was set explicitly (as DIN does); False gives every sequence its own table.
-        l2_reg_embedding, embedding_regularizer, init_std, seed, task, device: see BaseModel.
+        l2_reg_embedding: L2 strength on the embeddings (MBA's λ with ``embedding_regularizer='mba'``).
+        embedding_regularizer: ``'l2'`` (whole table, every step), ``'mba'`` (mini-batch aware)
+            or a :class:`~ctrkit.regularizers.Regularizer`.
+        init_std: standard deviation of the normal initialisation.
+        seed: seeds construction and training (without touching the global RNG).
+        task: ``'binary'`` or ``'regression'``.
+        device: where the model lives.
         gpus: accepted for DeepCTR compatibility; must be None.
 
     Example:

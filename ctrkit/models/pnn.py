@@ -17,12 +17,14 @@ from .embedding_mlp import EmbeddingMLP
 class PNN(EmbeddingMLP):
     """IPNN: ``MLP([fields (linear signal), <v_i, v_j> for i < j, dense])``.
 
+    The shared arguments (``dnn_*``, ``l2_reg_*``, ``init_std``, ``seed``, ...) are
+    :class:`~ctrkit.models.embedding_mlp.EmbeddingMLP`'s.
+
     Args:
         dnn_feature_columns: all feature declarations (the same list DIN takes); every
             sparse/sequence feature needs the same embedding_dim.
         use_inner: the inner-product layer (the only product implemented; False is an error).
         use_outter: DeepCTR's outer-product option; not implemented (True is an error).
-        Other arguments: see :class:`~ctrkit.models.embedding_mlp.EmbeddingMLP`.
 
     Raises:
         ConfigError: fields of different embedding_dim, or an unsupported product option.

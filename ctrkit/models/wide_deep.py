@@ -16,11 +16,13 @@ from .embedding_mlp import EmbeddingMLP, resolve_features
 class WDL(EmbeddingMLP):
     """Wide&Deep.
 
+    The shared arguments (``dnn_*``, ``l2_reg_*``, ``init_std``, ``seed``, ...) are
+    :class:`~ctrkit.models.embedding_mlp.EmbeddingMLP`'s.
+
     Args:
         dnn_feature_columns: all feature declarations (the same list DIN takes).
         linear_feature_columns: features (or names) of the wide part; None: all of them.
         l2_reg_linear: L2 strength on the wide weights.
-        Other arguments: see :class:`~ctrkit.models.embedding_mlp.EmbeddingMLP`.
     """
 
     def __init__(self, dnn_feature_columns: Sequence[Feature],

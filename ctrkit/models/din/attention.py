@@ -204,7 +204,8 @@ class AttentionPooling(nn.Module):
         Args:
             q: (B, E) candidates.
             k_valid: (M, E) the valid behaviours, row-major (``rows`` non-decreasing).
-            rows, cols: (M,) int64 position of each valid behaviour in the (B, T) layout.
+            rows: (M,) int64 row of each valid behaviour in the (B, T) layout.
+            cols: (M,) int64 position of each valid behaviour in its row.
             t: T, the padded length (for the weights' shape).
             return_weights: also return the (B, T) weights (0 at padded positions).
         """

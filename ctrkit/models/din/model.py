@@ -96,9 +96,13 @@ class DIN(BaseModel):
         dnn_feature_columns: all feature declarations (DeepCTR's name for them).
         history_feature_list: candidate feature names (``['item', 'item_gender']``); inferred
             from ``hist_X`` or a shared ``embedding_name`` when None. Pairs are matched by name.
-        dnn_use_bn, dnn_hidden_units, dnn_activation, dnn_dropout, l2_reg_dnn: the top MLP.
-        att_hidden_size, att_activation: the local activation unit's MLP (default (64, 16),
-            Dice).
+        dnn_hidden_units: widths of the top MLP's hidden layers.
+        dnn_activation: the MLP's activation (a registered name or an ``nn.Module`` class).
+        dnn_dropout: dropout rate after each hidden layer.
+        dnn_use_bn: batch-normalise each hidden layer's pre-activation.
+        l2_reg_dnn: L2 strength on the MLP's weights.
+        att_hidden_size: hidden widths of the local activation unit's MLP.
+        att_activation: the unit's activation (default Dice).
         att_weight_normalization: softmax the attention scores over valid positions (False:
             raw scores, as the paper).
         share_history_embeddings: a history sequence whose ``embedding_name`` was not set
@@ -108,7 +112,13 @@ class DIN(BaseModel):
             (False: the plain concat; same function, more FLOPs).
         packed_lookup: embed only the valid history positions, and each table once per batch
             (False: embed the whole padded (B, T) history, then pack; same function).
-        l2_reg_embedding, embedding_regularizer, init_std, seed, task, device: see BaseModel.
+        l2_reg_embedding: L2 strength on the embeddings (MBA's λ with ``embedding_regularizer='mba'``).
+        embedding_regularizer: ``'l2'`` (whole table, every step), ``'mba'`` (mini-batch aware)
+            or a :class:`~ctrkit.regularizers.Regularizer`.
+        init_std: standard deviation of the normal initialisation.
+        seed: seeds construction and training (without touching the global RNG).
+        task: ``'binary'`` or ``'regression'``.
+        device: where the model lives.
         gpus: accepted for DeepCTR compatibility; must be None (see the README on scaling out).
 
     Example:

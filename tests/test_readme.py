@@ -1,0 +1,65 @@
+"""The README cannot drift: its runnable Python blocks run, and its copy of the main job's output
+is what ``python -m ctrkit`` prints (the output is deterministic apart from the times)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+RUNNABLE = "<!-- runnable -->"
+MAIN_JOB_OUTPUT = "<!-- main-job-output -->"
+
+
+def blocks_after(marker: str, text: str) -> list:
+    """The fenced code blocks that directly follow ``marker`` (blank lines allowed between)."""
+    pattern = re.escape(marker) + r"\s*\n```[a-z]*\n(.*?)\n```"
+    return re.findall(pattern, text, flags=re.S)
+
+
+def without_times(output: str) -> str:
+    """The main job's output with its only non-deterministic part, the times, blanked."""
+    return re.sub(r"epochs? in \d+(\.\d+)?s\)", "epochs in <time>s)", output).strip()
+
+
+def test_blocks_after_finds_only_marked_blocks():
+    text = ("```python\nnot_this()\n```\n<!-- runnable -->\n\n```python\nthis()\n```\n"
+            "text\n```python\nnor_this()\n```\n")
+    assert blocks_after(RUNNABLE, text) == ["this()"]
+
+
+def test_without_times_blanks_the_times_only():
+    line = "   din: test AUC 0.8686  GAUC 0.8688  logloss 0.4521  (3 epochs in 14.1s)"
+    assert without_times(line) == ("din: test AUC 0.8686  GAUC 0.8688  logloss 0.4521  "
+                                   "(3 epochs in <time>s)")
+    assert without_times("(1 epoch in 3s)") == "(1 epochs in <time>s)"
+
+
+def test_readme_has_runnable_quick_start():
+    blocks = blocks_after(RUNNABLE, README.read_text())
+    assert blocks, f"README.md has no Python block marked {RUNNABLE!r}"
+    assert any("ctrkit.build(" in b and ".fit(" in b and ".predict(" in b for b in blocks)
+
+
+@pytest.mark.parametrize("index", range(len(blocks_after(RUNNABLE, README.read_text()))))
+def test_readme_runnable_block_runs_as_pasted(index, tmp_path, monkeypatch, capsys):
+    """Each block runs on its own, in a fresh namespace and an empty folder: it defines its data."""
+    code = blocks_after(RUNNABLE, README.read_text())[index]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, f"README.md runnable block {index}", "exec"), {"__name__": "__main__"})
+    capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_readme_main_job_output_is_what_the_main_job_prints(tmp_path, monkeypatch, capsys):
+    from ctrkit.__main__ import main
+    monkeypatch.delenv("CTRKIT_ML100K", raising=False)
+    monkeypatch.chdir(tmp_path)  # the default plot path, din_loss.png, as in the README
+    assert main([]) == 0
+    printed = capsys.readouterr().out
+    shown = blocks_after(MAIN_JOB_OUTPUT, README.read_text())
+    assert len(shown) == 1, f"README.md needs exactly one block after {MAIN_JOB_OUTPUT!r}"
+    assert without_times(shown[0]) == without_times(printed), (
+        "README.md's main-job output differs from what `python -m ctrkit` prints now. Replace the "
+        f"block after {MAIN_JOB_OUTPUT} in README.md with exactly:\n```\n{printed.strip()}\n```")
