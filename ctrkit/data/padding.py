@@ -192,7 +192,8 @@ def pad_sequences(sequences: Any, maxlen: Optional[int] = None, dtype: Any = "in
         sequences: list of sequences (lists/arrays; a pandas column or object array works too).
         maxlen: output width (None: the longest sequence).
         dtype: output dtype (a string dtype needs a string ``value``).
-        padding, truncating: ``'pre'`` or ``'post'``.
+        padding: ``'pre'`` or ``'post'``: where the padding goes.
+        truncating: ``'pre'`` or ``'post'``: which end a too-long sequence loses.
         value: the padding value.
 
     Returns:
