@@ -40,6 +40,10 @@ def resolve_device(device: Any) -> torch.device:
     return dev
 
 
+def _clear_auxiliary_losses(model: nn.Module, args: Any) -> None:
+    model._auxiliary_losses = []
+
+
 class BaseModel(nn.Module):
     """Base of every model: features, embedding tables, head, regularization, Keras methods.
 
@@ -116,6 +120,9 @@ class BaseModel(nn.Module):
         #: feature name -> fitted encoder (``transform``/``to_dict``/``from_dict``); with one
         #: attached, fit/evaluate/predict take that feature's raw values. Saved by ``save``.
         self.encoders: Dict[str, Any] = {}
+        self._auxiliary_losses: List[torch.Tensor] = []
+        # each forward starts with no auxiliary losses: they belong to ONE forward pass
+        self.register_forward_pre_hook(_clear_auxiliary_losses)
 
     # ----------------------------------------------------------------- helpers for models
     @staticmethod
@@ -147,6 +154,41 @@ class BaseModel(nn.Module):
                   and getattr(m, "l2_reg", 0.0)]
         terms = [t for t in terms if t is not None]
         return sum(terms) if terms else None
+
+    def add_auxiliary_loss(self, loss: torch.Tensor, alpha: float = 1.0) -> None:
+        """Add ``alpha * loss`` to the training objective of the current forward pass.
+
+        The one mechanism for a model's extra training losses (DIEN's next-behaviour loss,
+        DeepCTR's ``add_auxiliary_loss``). Call it inside ``forward``; the trainer adds the
+        sum of this forward's terms to the data loss it minimises (scaled like the data loss
+        under DDP), and logs it apart as ``aux_loss``: ``loss`` stays the data loss, so it
+        equals what ``evaluate`` reports. Terms count in training mode only: an auxiliary loss
+        is a training objective, and ``evaluate``/``predict``/``export`` run in eval mode,
+        where this call records nothing (as regularization, it is not part of ``evaluate``'s
+        loss).
+
+        Args:
+            loss: a scalar tensor (a mean over whatever the term averages).
+            alpha: its weight in the objective.
+
+        Raises:
+            ConfigError: ``loss`` is not a scalar tensor, or ``alpha`` is not a finite number.
+        """
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise ConfigError(f"add_auxiliary_loss takes a scalar tensor (e.g. a mean), got "
+                              f"{type(loss).__name__}"
+                              f"{tuple(loss.shape) if isinstance(loss, torch.Tensor) else ''}.")
+        if isinstance(alpha, bool) or not np.isfinite(float(alpha)):
+            raise ConfigError(f"add_auxiliary_loss alpha must be a finite number, got {alpha!r}.")
+        if self.training:
+            self._auxiliary_losses.append(loss if float(alpha) == 1.0 else loss * float(alpha))
+
+    def auxiliary_loss(self) -> Optional[torch.Tensor]:
+        """The sum of the auxiliary losses added by the last forward pass (None: none added)."""
+        terms = self.__dict__.get("_auxiliary_losses")
+        if not terms:
+            return None
+        return terms[0] if len(terms) == 1 else torch.stack(terms).sum()
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement forward(batch).")

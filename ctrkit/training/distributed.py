@@ -14,8 +14,9 @@ The trainer asks :func:`plan` for a :class:`LocalPlan` (one process: exactly tod
   with fewer than ``W`` rows is folded into the one before, so no rank is ever empty and every
   rank runs the same number of steps (DDP all-reduces every step).
 - ``train_loss(batch, y, w)``: the forward/backward graph, through ``DistributedDataParallel``.
-  Each rank's data loss is scaled by ``local_n * W / global_n``, so DDP's gradient average is the
-  gradient of the mean loss over the global batch: ``W`` processes with batch ``B`` follow one
+  Each rank's data loss (and auxiliary loss, see ``BaseModel.add_auxiliary_loss``) is scaled by
+  ``local_n * W / global_n``, so DDP's gradient average is the gradient of the mean loss over the
+  global batch (an auxiliary loss: the row-weighted mean of the ranks' values): ``W`` processes with batch ``B`` follow one
   process with batch ``W*B`` up to float rounding, except for batch statistics (Dice, BatchNorm),
   which stay per rank, and MBA's per-batch set of ids, which is per rank too.
 - ``batch_loss``/``stop``: the step's loss over all ranks (the mean over the global batch) and
@@ -167,8 +168,10 @@ class LocalPlan:
     def train_loss(self, batch, y, w):
         return self.trainer.train_loss(batch, y, w)
 
-    def batch_loss(self, loss: float, rows: int) -> Tuple[float, int]:
-        return loss, rows
+    def batch_loss(self, loss: float, rows: int, aux: Optional[float] = None
+                   ) -> Tuple[float, int, Optional[float], int]:
+        """``(loss, rows, auxiliary loss or None, rows that had one)`` of the step."""
+        return loss, rows, aux, (rows if aux is not None else 0)
 
     def stop(self, flag: bool) -> bool:
         return flag
@@ -266,9 +269,14 @@ class DDPPlan(LocalPlan):
         torch.distributed.all_reduce(t, op=op)
         return t.cpu()
 
-    def batch_loss(self, loss: float, rows: int) -> Tuple[float, int]:
-        total = self._all_reduce([loss * rows, float(rows)], torch.distributed.ReduceOp.SUM)
-        return float(total[0] / total[1]), int(total[1])
+    def batch_loss(self, loss: float, rows: int, aux: Optional[float] = None
+                   ) -> Tuple[float, int, Optional[float], int]:
+        # one all-reduce for both, also when only some ranks' batches had an auxiliary loss
+        a_rows = float(rows) if aux is not None else 0.0
+        total = self._all_reduce([loss * rows, float(rows), (aux or 0.0) * a_rows, a_rows],
+                                 torch.distributed.ReduceOp.SUM)
+        aux_out = float(total[2] / total[3]) if total[3] > 0 else None
+        return float(total[0] / total[1]), int(total[1]), aux_out, int(total[3])
 
     def stop(self, flag: bool) -> bool:
         stop = bool(self._all_reduce([float(bool(flag))], torch.distributed.ReduceOp.MAX)[0])

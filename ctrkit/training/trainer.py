@@ -156,14 +156,19 @@ class Trainer:
     # ------------------------------------------------------------------ loops
     def train_loss(self, batch: Dict[str, torch.Tensor], y: torch.Tensor,
                    w: Optional[torch.Tensor], scale: float = 1.0
-                   ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(logits, data loss, loss to minimise)`` of one training batch; ``scale``
-        multiplies the data loss in the last (see :mod:`ctrkit.training.distributed`)."""
+                   ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+        """``(logits, data loss, auxiliary loss or None, loss to minimise)`` of one training
+        batch. The last is ``scale * (data loss + auxiliary loss) + regularization``: the
+        auxiliary loss is what the model's forward added with ``add_auxiliary_loss``, and
+        ``scale`` weights this process's batch in a DDP step (see
+        :mod:`ctrkit.training.distributed`)."""
         logits = self.model(batch)
         loss = self._loss(logits, y, w)
+        aux = self.model.auxiliary_loss() if hasattr(self.model, "auxiliary_loss") else None
+        objective = loss if aux is None else loss + aux
         reg = self.model.regularization_loss(batch)
-        total = loss if scale == 1.0 else loss * scale
-        return logits, loss, total if reg is None else total + reg
+        total = objective if scale == 1.0 else objective * scale
+        return logits, loss, aux, total if reg is None else total + reg
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
         head = self.model.head
@@ -281,27 +286,35 @@ class Trainer:
                     cbs.on_epoch_begin(epoch)
                     # logits (+ labels, weights, groups); float64 probabilities at epoch end
                     store = self.new_store(train, plan.local_rows)
-                    loss_sum, seen = 0.0, 0
+                    loss_sum, seen, aux_sum, aux_seen = 0.0, 0, 0.0, 0
                     for step, batch in enumerate(plan.batches(train, shuffle, gen)):
                         size = batch.size
                         cbs.on_train_batch_begin(step, {"size": size})
                         model.train()
                         xb, yb, wb = _to_device(batch, device)
-                        logits, loss, total = plan.train_loss(xb, yb, wb)
+                        logits, loss, aux, total = plan.train_loss(xb, yb, wb)
                         self.optimizer.zero_grad(set_to_none=True)
                         total.backward()
                         if self.clipnorm is not None:
                             torch.nn.utils.clip_grad_norm_(model.parameters(), self.clipnorm)
                         self.optimizer.step()
                         store.add(logits, batch)
-                        batch_loss, size = plan.batch_loss(float(loss.detach()), size)
+                        batch_loss, size, batch_aux, aux_size = plan.batch_loss(
+                            float(loss.detach()), size,
+                            None if aux is None else float(aux.detach()))
                         seen += size
                         loss_sum += batch_loss * size
-                        cbs.on_train_batch_end(step, {"loss": batch_loss, "size": size})
+                        batch_logs = {"loss": batch_loss, "size": size}
+                        if batch_aux is not None:  # the model added auxiliary losses
+                            aux_sum, aux_seen = aux_sum + batch_aux * aux_size, aux_seen + aux_size
+                            batch_logs["aux_loss"] = batch_aux
+                        cbs.on_train_batch_end(step, batch_logs)
                         if plan.stop(model.stop_training):
                             break
                     cols = plan.end_epoch(store)  # all ranks' rows
                     epoch_logs = {"loss": loss_sum / max(seen, 1)}
+                    if aux_seen:  # row-weighted mean over the batches that had one
+                        epoch_logs["aux_loss"] = aux_sum / aux_seen
                     epoch_logs.update(self.store_metrics(cols))
                     if val is not None:
                         epoch_logs.update(self._evaluate(val, batch_size, cbs, prefix="val_"))

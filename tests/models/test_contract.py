@@ -55,6 +55,19 @@ def test_padding_never_changes_the_output(name, small_synthetic):
     np.testing.assert_allclose(model.predict(x2), model.predict(x), rtol=1e-6)
 
 
+@pytest.mark.parametrize("name", ctrkit.list_models())
+def test_the_order_of_the_feature_list_never_matters(name, small_synthetic):
+    """Same seed, features declared in another order: the same weights and predictions."""
+    x, y, features = small_synthetic
+    a = ctrkit.build(name, features, seed=3, init_std=0.1)
+    b = ctrkit.build(name, features[::-1], seed=3, init_std=0.1)
+    assert {k: v.shape for k, v in a.state_dict().items()} == \
+        {k: v.shape for k, v in b.state_dict().items()}
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+
+
 def test_unknown_model_name_lists_the_available_ones(small_synthetic):
     _, _, features = small_synthetic
     with pytest.raises(UnknownNameError) as e:

@@ -57,6 +57,17 @@ class StopOnRank(Callback):
             self.model.stop_training = True
 
 
+def aux_model(features):
+    """The example plug-in with an auxiliary loss (a per-row mean: DDP is exact for it)."""
+    import runpy
+    from ctrkit.registry import MODELS
+    if "two_tower" not in MODELS:
+        runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "custom_model.py"))
+    model = ctrkit.build("two_tower", features, seed=5, aux_weight=0.7)
+    model.compile("adam", "binary_crossentropy", lr=1e-2, metrics=["auc"])
+    return model
+
+
 def main(out: Path, batch: int) -> None:
     rank = int(os.environ["RANK"])
     sys.stdout = open(out / f"stdout-{rank}.txt", "w")
@@ -66,6 +77,10 @@ def main(out: Path, batch: int) -> None:
     hist = model.fit(xtr, ytr, batch_size=batch, epochs=2, verbose=2)
     torch.save(model.state_dict(), out / f"equiv-{rank}.pt")
     json.dump(hist.history, open(out / f"equiv-history-{rank}.json", "w"))
+    model = aux_model(features)  # an auxiliary loss: minimised and logged across ranks
+    hist = model.fit(xtr, ytr, batch_size=batch, epochs=2, verbose=0)
+    torch.save(model.state_dict(), out / f"aux-{rank}.pt")
+    json.dump(hist.history, open(out / f"aux-history-{rank}.json", "w"))
 
     # Dice, MBA, validation, GAUC, and callbacks that decide (every rank) or write (rank 0).
     model = ctrkit.build("din", features, dnn_hidden_units=(16, 8), att_hidden_size=(8,),

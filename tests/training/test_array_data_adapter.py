@@ -35,7 +35,7 @@ def reference_fit(model, x, y, w, batch_size, epochs, shuffle=True):
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 model.train()
                 batch = cols.take(idx)
-                logits, loss, total = tr.train_loss(batch, yt[idx], wt[idx])
+                logits, loss, _, total = tr.train_loss(batch, yt[idx], wt[idx])
                 tr.optimizer.zero_grad(set_to_none=True)
                 total.backward()
                 tr.optimizer.step()

@@ -90,6 +90,26 @@ def test_two_ranks_batch_b_match_one_process_batch_2b(ddp_run):
 
 
 @needs_gloo
+def test_auxiliary_losses_under_ddp_match_one_process(ddp_run):
+    """A model's add_auxiliary_loss term is scaled like the data loss on each rank, so 2 ranks
+    x batch b follow 1 process x batch 2b, and ``aux_loss`` is logged over all ranks."""
+    xtr, ytr, _, _, features = ddp_worker.data()
+    from ctrkit.registry import MODELS
+    with MODELS.scope():
+        model = ddp_worker.aux_model(features)
+        hist = model.fit(xtr, ytr, batch_size=2 * BATCH, epochs=2, verbose=0)
+        fresh = ddp_worker.aux_model(features).state_dict()
+    one = model.state_dict()
+    for r in (0, 1):
+        ddp = _load(ddp_run / f"aux-{r}.pt")
+        assert max(float((ddp[k] - one[k]).abs().max()) for k in one) < WEIGHT_TOL
+        logged = json.load(open(ddp_run / f"aux-history-{r}.json"))
+        np.testing.assert_allclose(logged["aux_loss"], hist.history["aux_loss"], rtol=1e-5)
+        np.testing.assert_allclose(logged["loss"], hist.history["loss"], rtol=1e-5)
+    assert max(float((fresh[k] - one[k]).abs().max()) for k in one) > 100 * WEIGHT_TOL
+
+
+@needs_gloo
 def test_gathered_validation_metrics_are_exact(ddp_run):
     _, _, xva, yva, features = ddp_worker.data()
     full = [_load(ddp_run / f"full-{r}.pt") for r in (0, 1)]
