@@ -80,7 +80,7 @@ def main(out: Path, batch: int) -> None:
     model = aux_model(features)  # an auxiliary loss: minimised and logged across ranks
     hist = model.fit(xtr, ytr, batch_size=batch, epochs=2, verbose=0)
     torch.save(model.state_dict(), out / f"aux-{rank}.pt")
-    json.dump(hist.history, open(out / f"aux-history-{rank}.json", "w"))
+    (out / f"aux-history-{rank}.json").write_text(json.dumps(hist.history))
 
     # Dice, MBA, validation, GAUC, and callbacks that decide (every rank) or write (rank 0).
     model = ctrkit.build("din", features, dnn_hidden_units=(16, 8), att_hidden_size=(8,),

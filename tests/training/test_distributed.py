@@ -103,7 +103,7 @@ def test_auxiliary_losses_under_ddp_match_one_process(ddp_run):
     for r in (0, 1):
         ddp = _load(ddp_run / f"aux-{r}.pt")
         assert max(float((ddp[k] - one[k]).abs().max()) for k in one) < WEIGHT_TOL
-        logged = json.load(open(ddp_run / f"aux-history-{r}.json"))
+        logged = json.loads((ddp_run / f"aux-history-{r}.json").read_text())
         np.testing.assert_allclose(logged["aux_loss"], hist.history["aux_loss"], rtol=1e-5)
         np.testing.assert_allclose(logged["loss"], hist.history["loss"], rtol=1e-5)
     assert max(float((fresh[k] - one[k]).abs().max()) for k in one) > 100 * WEIGHT_TOL
