@@ -1,0 +1,221 @@
+"""DIEN: attentional GRUs and the auxiliary loss against plain per-row references; the
+packed path against the dense one (values and gradients); its configuration errors."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import ctrkit
+from ctrkit import SparseFeat, VarLenSparseFeat
+from ctrkit.errors import ConfigError
+from ctrkit.models.dien import AttentionalGRU, pack_positions
+from ctrkit.registry import LAYERS
+
+GRU_TYPES = ["AUGRU", "AGRU", "AIGRU", "GRU"]
+
+
+def _paper_step(cell: AttentionalGRU, x, h, a):
+    """Equations 2-4 and 7-8 of the paper for ONE row (column vectors, gates by name)."""
+    H = cell.hidden_size
+    W, U, b = cell.weight_i, cell.weight_h, cell.bias
+    Wu, Wr, Wh = W[:H], W[H:2 * H], W[2 * H:]
+    Uu, Ur, Uh = U[:H], U[H:2 * H], U[2 * H:]
+    bu, br, bh = b[:H], b[H:2 * H], b[2 * H:]
+    u = torch.sigmoid(Wu @ x + Uu @ h + bu)
+    r = torch.sigmoid(Wr @ x + Ur @ h + br)
+    h_tilde = torch.tanh(Wh @ x + r * (Uh @ h) + bh)
+    if cell.gru_type == "AUGRU":
+        u_att = a * u
+        return (1 - u_att) * h + u_att * h_tilde
+    return (1 - a) * h + a * h_tilde                      # AGRU
+
+
+def _reference_last_states(cell, x, a, lengths):
+    out = []
+    for r in range(x.shape[0]):
+        h = x.new_zeros(cell.hidden_size)
+        for t in range(int(lengths[r])):
+            h = _paper_step(cell, x[r, t], h, a[r, t])
+        out.append(h)
+    return torch.stack(out)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["AUGRU", "AGRU"]), st.lists(st.integers(0, 6), min_size=1, max_size=7),
+       st.integers(1, 5), st.integers(0, 10 ** 6))
+def test_attentional_grus_equal_the_papers_equations_with_gradients(gru_type, lengths, dim, seed):
+    torch.manual_seed(seed)
+    lengths = torch.tensor([max(lengths[0], 1)] + lengths[1:])  # empty rows, but not only
+    b, t = len(lengths), 6
+    cell = AttentionalGRU(dim + 1, dim, gru_type).double()
+    x = torch.randn(b, t, dim + 1, dtype=torch.float64, requires_grad=True)
+    a = torch.rand(b, t, dtype=torch.float64, requires_grad=True)
+    mask = torch.arange(t)[None] < lengths[:, None]
+    ref = _reference_last_states(cell, x, a, lengths)
+    dense = cell.forward_dense(x, a, mask)
+    p = pack_positions(lengths, t)
+    packed = x.new_zeros(b, dim).index_copy(
+        0, p.sorted_rows, cell.forward_packed(x.reshape(-1, dim + 1)[p.flat], a.reshape(-1)[p.flat], p))
+    g = torch.randn(b, dim, dtype=torch.float64)
+    params = [x, a] + list(cell.parameters())
+    ref_grads = torch.autograd.grad(ref, params, g, allow_unused=True)
+    for out in (dense, packed):
+        torch.testing.assert_close(out, ref)
+        for got, want in zip(torch.autograd.grad(out, params, g, allow_unused=True), ref_grads):
+            if want is None:
+                assert got is None or not got.any()
+            else:
+                torch.testing.assert_close(got, want)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=12))
+def test_packed_positions_visit_each_valid_position_once_in_time_major_order(lengths):
+    lengths = torch.tensor(lengths)
+    t = 9
+    p = pack_positions(lengths, t)
+    valid = {(r, c) for r in range(len(lengths)) for c in range(int(lengths[r]))}
+    got = list(zip(p.rows.tolist(), p.cols.tolist()))
+    assert set(got) == valid and len(got) == len(valid)
+    assert p.cols.tolist() == sorted(p.cols.tolist())               # time-major
+    assert (p.flat == p.rows * t + p.cols).all()
+    assert p.batch_sizes.tolist() == [int((lengths > s).sum()) for s in range(int(lengths.max()))]
+    # the next step of the same row is step_size elements further
+    for i, (r, c) in enumerate(got):
+        if c + 1 < lengths[r]:
+            assert got[i + int(p.step_size[i])] == (r, c + 1)
+
+
+def _features(neg: bool, T: int = 6, length_name="seq_length"):
+    S, V = SparseFeat, VarLenSparseFeat
+    feats = [S("user", 20, 4), S("item", 30, 4), S("cate", 6, 4),
+             V(S("hist_item", 30, 4), T, length_name=length_name),
+             V(S("hist_cate", 6, 4), T, length_name=length_name)]
+    if neg:
+        feats += [V(S("neg_hist_item", 30, 4), T, length_name=length_name),
+                  V(S("neg_hist_cate", 6, 4), T, length_name=length_name)]
+    return feats
+
+
+def _batch(n, T, seed, neg=True):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(0, T + 1, (n,), generator=g)
+    lengths[0] = T
+    valid = torch.arange(T)[None] < lengths[:, None]
+    batch = {"user": torch.randint(0, 20, (n,), generator=g),
+             "item": torch.randint(1, 30, (n,), generator=g),
+             "cate": torch.randint(1, 6, (n,), generator=g),
+             "hist_item": torch.randint(1, 30, (n, T), generator=g) * valid,
+             "hist_cate": torch.randint(1, 6, (n, T), generator=g) * valid,
+             "seq_length": lengths}
+    if neg:
+        batch["neg_hist_item"] = torch.randint(1, 30, (n, T), generator=g) * valid
+        batch["neg_hist_cate"] = torch.randint(1, 6, (n, T), generator=g) * valid
+    return batch
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(GRU_TYPES), st.integers(1, 12), st.integers(0, 10 ** 5), st.booleans())
+def test_packed_dien_equals_the_dense_masked_path_with_gradients(gru_type, n, seed, norm):
+    """Training mode (aux loss included, declared negatives): same logits, same auxiliary
+    loss, same gradients for every parameter."""
+    kw = dict(gru_type=gru_type, seed=seed % 100, init_std=0.3, att_weight_normalization=norm,
+              dnn_hidden_units=(8,), att_hidden_units=(6,), aux_hidden_units=(5,))
+    packed = ctrkit.build("dien", _features(True), **kw).double()
+    dense = ctrkit.build("dien", _features(True), packed=False, **kw).double()
+    dense.load_state_dict(packed.state_dict())
+    batch = _batch(n, 6, seed)
+    results = []
+    for m in (packed, dense):
+        m.train()
+        logits = m(batch)
+        aux = m.auxiliary_loss()
+        grads = torch.autograd.grad(logits.sum() + aux, list(m.parameters()), allow_unused=True)
+        results.append((logits, aux, grads))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+    for a, b in zip(results[0][2], results[1][2]):
+        if a is None or b is None:
+            assert (a is None or not a.any()) and (b is None or not b.any())
+        else:
+            torch.testing.assert_close(a, b)
+
+
+def test_auxiliary_loss_equals_the_per_position_definition():
+    """Paper's inner-product form (aux_hidden_units=()): the mean over all (row, t) with
+    t + 1 < length of −log σ(h_t·e_{t+1}) and −log(1 − σ(h_t·ê_{t+1}))."""
+    model = ctrkit.build("dien", _features(True), aux_hidden_units=(), init_std=0.3,
+                         alpha=2.0, seed=1).double()
+    batch = _batch(9, 6, 4)
+    model.train()
+    model(batch)
+    got = model.auxiliary_loss()
+
+    def emb(name, ids):
+        return model.embeddings.lookup(name, ids)
+
+    keys = torch.cat([emb("hist_cate", batch["hist_cate"]), emb("hist_item", batch["hist_item"])], -1)
+    negs = torch.cat([emb("neg_hist_cate", batch["neg_hist_cate"]),
+                      emb("neg_hist_item", batch["neg_hist_item"])], -1)
+    terms = []
+    for r in range(9):
+        L = int(batch["seq_length"][r])
+        if L == 0:
+            continue
+        states = model.extractor(keys[r:r + 1, :L])[0][0]
+        for t in range(L - 1):
+            terms.append(-torch.log(torch.sigmoid(states[t] @ keys[r, t + 1])))
+            terms.append(-torch.log(1 - torch.sigmoid(states[t] @ negs[r, t + 1])))
+    torch.testing.assert_close(got, 2.0 * torch.stack(terms).mean())
+
+
+def test_dien_reuses_dins_registered_unit_and_records_hparams():
+    model = ctrkit.build("dien", _features(False), gru_type="AIGRU")
+    assert type(model.attention_unit) is LAYERS.get("din_local_activation_unit")
+    assert model.history_feature_list == ["cate", "item"] and model.negatives is None
+    assert model.hparams["gru_type"] == "AIGRU" and model.hparams["use_negsampling"]
+    # neg_hist sequences share the positives' table and stay out of the MLP
+    neg = ctrkit.build("dien", _features(True))
+    assert neg.embeddings.table_of["neg_hist_item"] == "item"
+    assert [f.name for f in neg.other_sequences] == []
+
+
+def test_in_batch_negatives_train_and_are_reproducible(small_synthetic):
+    x, y, features = small_synthetic
+    runs = []
+    for _ in range(2):
+        model = ctrkit.build("dien", features, seed=0, init_std=0.1, dnn_hidden_units=(16,))
+        model.compile("adam", lr=1e-2)
+        runs.append(model.fit(x, y, batch_size=256, epochs=2, verbose=0).history)
+    assert runs[0] == runs[1]
+    assert len(runs[0]["aux_loss"]) == 2 and all(np.isfinite(runs[0]["aux_loss"]))
+    off = ctrkit.build("dien", features, use_negsampling=False, dnn_hidden_units=(16,))
+    off.compile("adam")
+    assert "aux_loss" not in off.fit(x, y, batch_size=500, epochs=1, verbose=0).history
+
+
+def test_history_without_length_column_is_read_in_order_of_its_valid_ids():
+    """ids != 0 are the valid positions; gaps are closed, order kept: the same model output
+    as the compacted history with a length column."""
+    with_len = ctrkit.build("dien", _features(False), seed=3, init_std=0.3)
+    no_len = ctrkit.build("dien", _features(False, length_name=None), seed=3, init_std=0.3)
+    no_len.load_state_dict(with_len.state_dict())
+    batch = _batch(6, 6, 2, neg=False)
+    gappy = {k: v.clone() for k, v in batch.items() if k != "seq_length"}
+    for name in ("hist_item", "hist_cate"):  # insert a gap after the first behaviour
+        v = batch[name]
+        gappy[name] = torch.cat([v[:, :1], torch.zeros_like(v[:, :1]), v[:, 1:-1]], 1)
+    keep = batch["seq_length"] < 6  # rows whose last behaviour survives the shift
+    with_len.eval(), no_len.eval()
+    torch.testing.assert_close(no_len(gappy)[keep], with_len(batch)[keep])
+
+
+@pytest.mark.parametrize("feats, kw, msg", [
+    (_features(False), {"gru_type": "LSTM"}, "gru_type must be one of"),
+    (_features(True), {"use_negsampling": False}, "use_negsampling=False would ignore them"),
+    (_features(True)[:-1], {}, r"not for \['neg_hist_cate'\]"),
+    (_features(False), {"alpha": -1.0}, "alpha .* must be >= 0"),
+])
+def test_bad_configurations_are_refused(feats, kw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        ctrkit.build("dien", feats, **kw)
