@@ -4,6 +4,6 @@ from . import din  # noqa: F401  (registers 'din', 'dice', attention layers)
 from . import deepfm, embedding_mlp, pnn, wide_deep  # noqa: F401  ('deepfm', 'base', 'pnn', 'wdl')
 from . import dcn  # noqa: F401  ("dcn", "dcnv2")
 from . import dien  # noqa: F401  ("dien", "attentional_gru"; after din: it reuses its unit)
-from . import autoint, xdeepfm  # noqa: F401  ("autoint", "xdeepfm")
+from . import autoint, bst, xdeepfm  # noqa: F401  ("autoint", "bst", "xdeepfm")
 
 __all__ = ["BaseModel"]
