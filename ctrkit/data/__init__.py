@@ -1,9 +1,11 @@
 """Data preparation: categorical encoders, behaviour sequences from event logs, time splits,
-and the ragged-sequence padding policy (:mod:`ctrkit.data.padding`)."""
+the ragged-sequence padding policy (:mod:`ctrkit.data.padding`), and Parquet files as a
+streaming source (:mod:`ctrkit.data.parquet`)."""
 from .encoders import OOV_ID, PAD_ID, CategoricalEncoder
 from .padding import pad_sequences, ragged_to_padded, to_ragged
+from .parquet import ParquetDataset, write_parquet  # pyarrow is imported on first use only
 from .sequences import build_behavior_sequences, history_positions, take_rows, time_split
 
 __all__ = ["CategoricalEncoder", "PAD_ID", "OOV_ID", "build_behavior_sequences",
            "history_positions", "take_rows", "time_split", "pad_sequences", "ragged_to_padded",
-           "to_ragged"]
+           "to_ragged", "ParquetDataset", "write_parquet"]

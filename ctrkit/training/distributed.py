@@ -163,7 +163,19 @@ class LocalPlan:
         return source.train_batches(self, shuffle, generator)
 
     def rows(self, order: torch.Tensor, step: int) -> torch.Tensor:
-        return order[step * self.batch_size:(step + 1) * self.batch_size]
+        return order[slice(*self.local_bounds(step))]
+
+    def local_bounds(self, step: int) -> Tuple[int, int]:
+        """Positions ``[lo, hi)`` of this process's rows of ``step`` in the epoch's order
+        (called once per step, in the training thread, before its loss)."""
+        return step * self.batch_size, min((step + 1) * self.batch_size, self.n)
+
+    def share(self) -> Tuple[int, List[int]]:
+        """``(start, sizes)``: this process reads the epoch's rows ``start:start+sum(sizes)``
+        (a contiguous part of the sequence every process agrees on) in batches of ``sizes``,
+        one per step. For sources that split themselves (Parquet)."""
+        n, b = self.n, self.batch_size
+        return 0, [b] * (n // b) + ([n % b] if n % b else [])
 
     def train_loss(self, batch, y, w):
         return self.trainer.train_loss(batch, y, w)
@@ -206,11 +218,11 @@ class DDPPlan(LocalPlan):
         super().__init__(trainer, source, batch_size)
         model = trainer.model
         n = self.n
-        if not source.in_memory:
+        if not (source.in_memory or getattr(source, "splits_between_ranks", False)):
             raise ConfigError(
-                f"fit under torchrun reads {type(source).__name__} input only through a "
-                f"source that can split it between processes; pass in-memory arrays or a "
-                f"ctrkit.data.ParquetDataset.")
+                f"fit under torchrun splits the rows between processes, which "
+                f"{type(source).__name__} input cannot do (an iterable is one stream); pass "
+                f"in-memory arrays or a ctrkit.data.ParquetDataset.")
         init_process_group(model.device)
         dist = torch.distributed
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
@@ -255,11 +267,17 @@ class DDPPlan(LocalPlan):
             return callbacks, verbose
         return [c for c in callbacks if not getattr(c, "rank_zero_only", False)], 0
 
-    def rows(self, order: torch.Tensor, step: int) -> torch.Tensor:
+    def local_bounds(self, step: int) -> Tuple[int, int]:
         self.done = step + 1
         lo = self.lo[step]
         self._scale = (lo[self.rank + 1] - lo[self.rank]) * self.world_size / (lo[-1] - lo[0])
-        return order[lo[self.rank]:lo[self.rank + 1]]
+        return lo[self.rank], lo[self.rank + 1]
+
+    def share(self) -> Tuple[int, List[int]]:
+        """Rank ``r`` reads the ``r``-th contiguous part of the epoch's rows, as many rows as
+        the step bounds give it (so every rank runs every step, with DDP's batch sizes)."""
+        sizes = [[lo[r + 1] - lo[r] for lo in self.lo] for r in range(self.world_size)]
+        return sum(sum(s) for s in sizes[:self.rank]), sizes[self.rank]
 
     def train_loss(self, batch, y, w):
         return self.ddp(batch, y, w, self._scale)
@@ -306,6 +324,18 @@ class DDPPlan(LocalPlan):
 
     def close(self) -> None:
         self.ddp = None  # drops DDP's hooks on the parameters
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over all processes (itself in one process)."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
+        else torch.device("cpu")
+    out = t.to(comm).clone()
+    dist.all_reduce(out)
+    return out.to(t.device)
 
 
 def step_bounds(n: int, batch_size: int, world_size: int) -> List[List[int]]:
@@ -394,6 +424,6 @@ def plan(trainer, train, batch_size: int) -> LocalPlan:
     return LocalPlan(trainer, train, batch_size)
 
 
-__all__ = ["STRATEGIES", "DDPPlan", "LocalPlan", "all_gather_rows", "check_strategy",
+__all__ = ["STRATEGIES", "DDPPlan", "LocalPlan", "all_gather_rows", "all_reduce_sum", "check_strategy",
            "gather_predictions", "init_process_group", "is_rank_zero", "launched_with_torchrun",
            "local", "plan", "step_bounds", "uses_ddp", "world"]

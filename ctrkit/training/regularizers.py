@@ -94,31 +94,46 @@ class MBA(Regularizer):
 
     def prepare(self, model, columns) -> None:
         """Count n_j per table over the training ``columns`` (vectorised, once per fit)."""
+        self.prepare_streaming(model, [columns])
+
+    def prepare_streaming(self, model, chunks, reduce=None) -> None:
+        """Count n_j over training data that arrives in chunks (``Columns`` or dicts of
+        tensors), e.g. a Parquet pass; ``reduce`` sums the counts over processes (each
+        counting its own share under DDP)."""
         self.inv_counts = {}
         self._feats = _features_by_table(model)
         if self.strength == 0.0:
             return
-        n = len(columns)
-        for table, feats in self._feats.items():
-            vocab = model.embeddings.tables[table].num_embeddings
-            # One (n, K) matrix of the sample's ids over all features of the table, -1 where
-            # invalid; after a row-wise sort, an id counts where it differs from its left.
-            parts = []
-            for f in feats:
-                ids = columns[f.name].reshape(n, -1)
-                if isinstance(f, VarLenSparseFeat):
-                    mask = sequence_mask(ids, columns[f.length_name] if f.length_name else None)
-                    ids = ids.masked_fill(~mask, -1)
-                parts.append(ids)
-            mat = torch.cat(parts, dim=1)
-            keep = mat >= 0
-            if self.count == "samples":
-                mat = mat.sort(dim=1).values
-                keep = mat >= 0
-                keep[:, 1:] &= mat[:, 1:] != mat[:, :-1]
-            counts = torch.bincount(mat[keep], minlength=vocab).to(torch.float32)
+        totals = {table: torch.zeros(model.embeddings.tables[table].num_embeddings,
+                                     dtype=torch.float64) for table in self._feats}
+        for columns in chunks:
+            for table, feats in self._feats.items():
+                totals[table] += self._count(columns, feats, len(totals[table]))
+        for table, counts in totals.items():
+            if reduce is not None:
+                counts = reduce(counts)
             # Unseen rows never appear in a training batch; 1 only guards the division.
-            self.inv_counts[table] = (1.0 / counts.clamp_min(1.0)).to(model.device)
+            self.inv_counts[table] = (1.0 / counts.to(torch.float32).clamp_min(1.0)).to(
+                model.device)
+
+    def _count(self, columns, feats, vocab: int) -> torch.Tensor:
+        n = len(columns[feats[0].name])
+        # One (n, K) matrix of the sample's ids over all features of the table, -1 where
+        # invalid; after a row-wise sort, an id counts where it differs from its left.
+        parts = []
+        for f in feats:
+            ids = columns[f.name].reshape(n, -1)
+            if isinstance(f, VarLenSparseFeat):
+                mask = sequence_mask(ids, columns[f.length_name] if f.length_name else None)
+                ids = ids.masked_fill(~mask, -1)
+            parts.append(ids)
+        mat = torch.cat(parts, dim=1)
+        keep = mat >= 0
+        if self.count == "samples":
+            mat = mat.sort(dim=1).values
+            keep = mat >= 0
+            keep[:, 1:] &= mat[:, 1:] != mat[:, :-1]
+        return torch.bincount(mat[keep], minlength=vocab).to(torch.float64)
 
     def penalty(self, model, batch):
         if self.strength == 0.0:

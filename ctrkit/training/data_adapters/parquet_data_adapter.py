@@ -1,0 +1,473 @@
+"""Parquet files (:class:`ctrkit.data.ParquetDataset`): read row group by row group.
+
+Memory is bounded by the shuffle buffer, one row group being read and the batches read
+ahead, whatever the number of rows. Rows are validated exactly as in-memory arrays are, one
+row group at a time, so a bad value names its file, row group and row; each file's schema
+is checked when the adapter is made, before the first step.
+
+Epoch order (``shuffle=True``): files in an order drawn from the model's generator, the row
+groups of each file in an order drawn from it too, then a shuffle buffer of
+``shuffle_buffer`` rows seeded from it. Under DDP every rank draws the same file/row-group
+order (the plans keep the generators in step) and reads only its own contiguous share of
+that sequence of rows (rank ``r`` the rows the step bounds give it), so no rank reads the
+whole data and every rank runs the same number of steps.
+"""
+from __future__ import annotations
+
+import copy
+import zlib
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError, InputError
+from ...features import DenseFeat, VarLenSparseFeat
+from .array_data_adapter import ArrayDataAdapter
+from .data_adapter import Batch, DataAdapter
+from .prefetch import Prefetcher
+
+
+# ---------------------------------------------------------------------- batch helpers
+def _slice(b: Batch, start: int, stop: int) -> Batch:
+    return Batch({k: v[start:stop] for k, v in b.x.items()},
+                 None if b.y is None else b.y[start:stop], None if b.w is None else b.w[start:stop])
+
+
+def _cat(parts: List[Batch]) -> Batch:
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return Batch({k: torch.cat([p.x[k] for p in parts]) for k in first.x},
+                 None if first.y is None else torch.cat([p.y for p in parts]),
+                 None if first.w is None else torch.cat([p.w for p in parts]))
+
+
+def _take(b: Batch, idx: torch.Tensor) -> Batch:
+    return Batch({k: v.index_select(0, idx) for k, v in b.x.items()},
+                 None if b.y is None else b.y.index_select(0, idx),
+                 None if b.w is None else b.w.index_select(0, idx))
+
+
+def rebatch(chunks: Iterator[Batch], sizes: Sequence[int]) -> Iterator[Batch]:
+    """Consecutive rows of ``chunks`` cut into batches of ``sizes`` (views where a batch lies
+    in one chunk)."""
+    pending: List[Batch] = []
+    have, i = 0, 0
+    for chunk in chunks:
+        pending.append(chunk)
+        have += chunk.size
+        while i < len(sizes) and have >= sizes[i]:
+            need, parts = sizes[i], []
+            while need:
+                head = pending[0]
+                if head.size <= need:
+                    parts.append(pending.pop(0))
+                    need -= head.size
+                else:
+                    parts.append(_slice(head, 0, need))
+                    pending[0] = _slice(head, need, head.size)
+                    need = 0
+            have -= sizes[i]
+            i += 1
+            yield _cat(parts)
+    _check_exhausted(i, sizes, have)
+
+
+def shuffle_rebatch(chunks: Iterator[Batch], sizes: Sequence[int], buffer: int,
+                    generator: torch.Generator) -> Iterator[Batch]:
+    """Batches of ``sizes`` drawn through a shuffle buffer of ``buffer`` rows.
+
+    Rows accumulate in a pool; whenever it holds more than ``buffer`` rows, it is permuted
+    (``generator``) and the excess leaves as whole batches, the rest stays. At the end the
+    remaining pool is permuted and emptied. Each row is copied about twice per pass."""
+    pool: Optional[Batch] = None
+    i = 0
+    for chunk in chunks:
+        pool = chunk if pool is None else _cat([pool, chunk])
+        excess = pool.size - buffer
+        n_out, j = 0, i
+        while j < len(sizes) and n_out + sizes[j] <= excess:
+            n_out += sizes[j]
+            j += 1
+        if n_out == 0:
+            continue
+        perm = torch.randperm(pool.size, generator=generator)
+        out = _take(pool, perm[:n_out])
+        pool = _take(pool, perm[n_out:])
+        start = 0
+        for k in range(i, j):
+            yield _slice(out, start, start + sizes[k])
+            start += sizes[k]
+        i = j
+    have = 0 if pool is None else pool.size
+    if pool is not None and i < len(sizes):
+        pool = _take(pool, torch.randperm(pool.size, generator=generator))
+        start = 0
+        while i < len(sizes) and start + sizes[i] <= pool.size:
+            yield _slice(pool, start, start + sizes[i])
+            start += sizes[i]
+            i += 1
+        have -= start
+    _check_exhausted(i, sizes, have)
+
+
+def _check_exhausted(i: int, sizes: Sequence[int], left: int) -> None:
+    if i < len(sizes) or left:
+        raise InputError(
+            f"The Parquet files yielded {'fewer' if i < len(sizes) else 'more'} rows than "
+            f"their footers announced (batch {i} of {len(sizes)}); were they modified while "
+            f"training? Re-create the ParquetDataset after changing files.")
+
+
+# ---------------------------------------------------------------------- schema
+def _is_list(pa, t) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+def _numeric(pa, t) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+class ParquetDataAdapter(DataAdapter):
+    """The Trainer's source for a :class:`ctrkit.data.ParquetDataset`.
+
+    Args:
+        dataset: the files and their label/weight columns.
+        model: supplies features, task, ``encode_inputs`` and ``encoders``.
+        groups: extra columns to carry (GAUC's group); need_y: labels required;
+        what: the argument's name for error messages.
+
+    Raises:
+        InputError: a file lacks a needed column or stores one in the wrong layout or type
+            (naming the file, the column and the fix); no rows at all.
+    """
+
+    splits_between_ranks = True
+
+    def __init__(self, dataset, model, *, groups: Sequence[str] = (), need_y: bool = True,
+                 what: str = "x") -> None:
+        from ...data.parquet import import_pyarrow
+        self.pa, self.pq = import_pyarrow()
+        self.dataset, self.model, self.what = dataset, model, what
+        self.need_y = need_y
+        self.groups = tuple(groups) if need_y else ()
+        if need_y and dataset.label is None:
+            raise ConfigError(f"{what} is a ParquetDataset with label=None, but fit/evaluate "
+                              f"need labels: ParquetDataset(paths, label='<column>').")
+        self.has_targets = need_y
+        self.has_weights = need_y and dataset.weight is not None
+        self.units = dataset.units()
+        self.row_range = (0, sum(u[2] for u in self.units))
+        self.num_rows = self.row_range[1]
+        if self.num_rows == 0:
+            raise InputError(f"{what}: the Parquet files {dataset.files[:3]} hold no rows.")
+        self.seqs = [f for f in model.features if isinstance(f, VarLenSparseFeat)]
+        self._layout = [self._check_schema(i, path) for i, path in enumerate(dataset.files)]
+        self._reader: Optional[Prefetcher] = None
+        self.row_groups_read = 0  # this adapter's reads (tests check each rank reads its share)
+
+    # ------------------------------------------------------------------ schema
+    def _encoded(self, name: str) -> bool:
+        return name in (getattr(self.model, "encoders", None) or {})
+
+    def _check_schema(self, index: int, path: str) -> Dict[str, Any]:
+        """What to read from one file and how (padded/ragged sequences); raises on a
+        mismatch, naming the file."""
+        pa = self.pa
+        schema = self.pq.read_schema(path)
+        types = {name: schema.field(name).type for name in schema.names}
+
+        def fail(msg: str) -> None:
+            raise InputError(f"{self.what}: file '{path}': {msg}")
+
+        def need(name: str, why: str):
+            if name not in types:
+                fail(f"has no column '{name}' ({why}); its columns are {schema.names}.")
+            return types[name]
+
+        columns: List[str] = []
+        padded: Dict[str, bool] = {}
+        for f in self.model.features:
+            t = need(f.name, f"feature '{f.name}'")
+            columns.append(f.name)
+            lenient = self._encoded(f.name) or getattr(f, "use_hash", False)
+            if isinstance(f, DenseFeat):
+                ok = _numeric(pa, t) if f.dimension == 1 else (
+                    _is_list(pa, t) and _numeric(pa, t.value_type))
+                if not ok:
+                    fail(f"column '{f.name}' has type {t}, but DenseFeat '{f.name}' "
+                         f"(dimension={f.dimension}) needs "
+                         + ("a numeric column." if f.dimension == 1 else
+                            f"a list column of {f.dimension} numbers per row."))
+            elif isinstance(f, VarLenSparseFeat):
+                if not _is_list(pa, t):
+                    fail(f"column '{f.name}' has type {t}, but VarLenSparseFeat '{f.name}' needs "
+                         f"a list column (one history per row).")
+                if not (pa.types.is_integer(t.value_type) or lenient):
+                    fail(f"column '{f.name}' holds {t.value_type} values, but sequence feature "
+                         f"'{f.name}' takes integer ids; encode them first (or attach an "
+                         f"encoder / declare use_hash=True).")
+                padded[f.name] = bool(f.length_name) and f.length_name in types
+                if padded[f.name]:
+                    lt = types[f.length_name]
+                    if not pa.types.is_integer(lt):
+                        fail(f"length column '{f.length_name}' has type {lt}; it needs integers.")
+                    columns.append(f.length_name)
+                    if pa.types.is_fixed_size_list(t) and t.list_size != f.maxlen:
+                        fail(f"column '{f.name}' holds {t.list_size} ids per row beside the length "
+                             f"column '{f.length_name}' (the padded layout), but its maxlen is "
+                             f"{f.maxlen}; pad to {f.maxlen} or write ragged lists without "
+                             f"'{f.length_name}'.")
+            else:
+                if _is_list(pa, t):
+                    fail(f"column '{f.name}' is a list column ({t}), but SparseFeat '{f.name}' "
+                         f"takes one id per row; declare it as a VarLenSparseFeat or store one "
+                         f"id per row.")
+                if not (pa.types.is_integer(t) or pa.types.is_boolean(t) or lenient):
+                    fail(f"column '{f.name}' has type {t}, but SparseFeat '{f.name}' takes integer "
+                         f"ids; encode the values (ctrkit.data.CategoricalEncoder) or declare "
+                         f"use_hash=True.")
+        for role, name in (("label", self.dataset.label if self.need_y else None),
+                           ("weight", self.dataset.weight if self.need_y else None)):
+            if name is None:
+                continue
+            t = need(name, f"the {role} column")
+            if not _numeric(pa, t):
+                fail(f"{role} column '{name}' has type {t}; it needs numbers.")
+            columns.append(name)
+        for g in self.groups:
+            if g not in columns:
+                t = need(g, "the group column of a group metric such as GAUC")
+                if _is_list(pa, t):
+                    fail(f"group column '{g}' is a list column ({t}); it needs one value per row.")
+                columns.append(g)
+        return {"columns": list(dict.fromkeys(columns)), "padded": padded, "types": types}
+
+    def fingerprint(self) -> float:
+        """The same number on every rank that was given the same files (names and rows)."""
+        key = "|".join(f"{p.split('/')[-1]}" for p in self.dataset.files)
+        return float(zlib.crc32(key.encode())) + float(self.num_rows)
+
+    # ------------------------------------------------------------------ reading
+    def _read(self, unit: Tuple[int, int, int]) -> Batch:
+        """One whole row group, encoded and validated (errors name file, row group, row)."""
+        index, group, _ = unit
+        path = self.dataset.files[index]
+        layout = self._layout[index]
+        table = self.pq.ParquetFile(path).read_row_group(group, columns=layout["columns"])
+        self.row_groups_read += 1
+        try:
+            return self._convert(table, layout)
+        except InputError as e:
+            raise type(e)(f"In {self.what}, file '{path}', row group {group}: {e}") from e
+
+    def _column(self, table, name: str) -> np.ndarray:
+        col = table.column(name).combine_chunks()
+        if col.null_count:
+            row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
+            raise InputError(f"Column '{name}' is null at row {row}; fill missing values "
+                             f"before writing (e.g. 0, the padding/unknown id).")
+        if _is_list(self.pa, col.type):
+            n = len(col)
+            flat = col.flatten()
+            return np.asarray(flat.to_numpy(zero_copy_only=False)).reshape(n, -1)
+        return np.asarray(col.to_numpy(zero_copy_only=False))
+
+    def _sequence(self, table, f: VarLenSparseFeat, padded: bool
+                  ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """``(ids (n, maxlen), derived lengths or None)`` of one list column."""
+        pa = self.pa
+        col = table.column(f.name).combine_chunks()
+        n = len(col)
+        if col.null_count:
+            row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
+            raise InputError(f"Sequence '{f.name}' is null at row {row}; store an empty list "
+                             f"for a row without history.")
+        if pa.types.is_fixed_size_list(col.type):
+            values = col.flatten()
+            offsets = np.arange(n + 1, dtype=np.int64) * col.type.list_size
+        else:
+            values = col.values
+            offsets = np.asarray(col.offsets, dtype=np.int64)
+        if values.null_count:
+            raise InputError(f"Sequence '{f.name}' holds a null id; fill it (0 is padding).")
+        flat = np.asarray(values.to_numpy(zero_copy_only=False))
+        if padded:
+            lens = np.diff(offsets)
+            bad = np.flatnonzero(lens != f.maxlen)
+            if len(bad):
+                r = int(bad[0])
+                raise InputError(
+                    f"Sequence '{f.name}' has {lens[r]} ids at row {r}, but the file also has "
+                    f"its length column '{f.length_name}', which means padded rows of "
+                    f"maxlen={f.maxlen}; pad every row to {f.maxlen}, or write ragged lists "
+                    f"without '{f.length_name}'.")
+            return flat[offsets[0]:offsets[-1]].reshape(n, f.maxlen), None
+        # Ragged: encode the raw values, then the shared policy pads them (padding added
+        # after encoding stays id 0).
+        from ...data.padding import ragged_to_padded
+        if self._encoded(f.name):
+            flat = np.asarray(self.model.encode_inputs({f.name: flat})[f.name])
+        if flat.dtype.kind not in "iub":  # raw values the feature hashes (use_hash): pad ""
+            pos, lens = ragged_to_padded(np.arange(1, len(flat) + 1), offsets, f.maxlen)
+            ids = np.where(pos > 0, flat[np.maximum(pos - 1, 0)] if len(flat) else "", "")
+            return ids.astype(object), lens
+        ids, lens = ragged_to_padded(flat, offsets, f.maxlen)
+        zero = (ids == 0) & (np.arange(f.maxlen)[None, :] < lens[:, None])
+        if zero.any():
+            r, p = (int(v) for v in np.argwhere(zero)[0])
+            raise InputError(
+                f"Sequence '{f.name}' holds the padding id 0 inside its history at row {r} "
+                f"(position {p} of {int(lens[r])} kept): the rows look padded already. Write "
+                f"the length column '{f.length_name or '<length_name>'}' beside them (the "
+                f"padded layout), or store only the real ids (ragged lists).")
+        return ids, lens
+
+    def _convert(self, table, layout: Dict[str, Any]) -> Batch:
+        raw: Dict[str, Any] = {}  # ragged sequences, encoded and padded already
+        derived: Dict[str, Tuple[str, np.ndarray]] = {}
+        for f in self.seqs:
+            if layout["padded"][f.name]:
+                continue
+            ids, lens = self._sequence(table, f, False)
+            raw[f.name] = ids
+            if f.length_name:
+                if f.length_name in derived:
+                    other, prev = derived[f.length_name]
+                    bad = np.flatnonzero(prev != lens)
+                    if len(bad):
+                        r = int(bad[0])
+                        raise InputError(
+                            f"Sequences '{other}' and '{f.name}' share the length column "
+                            f"'{f.length_name}' but hold {prev[r]} and {lens[r]} ids at row "
+                            f"{r}; rows of sequences that share a length must be equally long.")
+                else:
+                    derived[f.length_name] = (f.name, lens)
+        # Everything else as the in-memory path gets it (padded sequences as (n, maxlen)),
+        # through the model's encoding function.
+        rest = {}
+        for name in layout["columns"]:
+            if name in raw:
+                continue
+            f = next((g for g in self.seqs if g.name == name), None)
+            rest[name] = self._sequence(table, f, True)[0] if f is not None else \
+                self._column(table, name)
+        rest = dict(self.model.encode_inputs(rest))
+        for name, (_, lens) in derived.items():
+            rest.setdefault(name, lens)
+        raw.update(rest)
+        y = raw.pop(self.dataset.label) if self.need_y else None
+        w = raw.pop(self.dataset.weight) if self.has_weights else None
+        cols = ArrayDataAdapter.from_arrays(self.model.features, self.model.task, raw, y, w,
+                                            groups=self.groups, need_y=self.need_y,
+                                            check_weights=False)
+        return Batch(cols.x.tensors, cols.y, cols.w)
+
+    def _chunks(self, order: List[Tuple[int, int, int]], start: int, stop: int
+                ) -> Iterator[Batch]:
+        """Rows ``start:stop`` of the row groups in ``order`` (read whole, then cut)."""
+        pos = 0
+        for unit in order:
+            lo, hi = pos, pos + unit[2]
+            pos = hi
+            if hi <= start or unit[2] == 0:
+                continue
+            if lo >= stop:
+                break
+            chunk = self._read(unit)
+            a, b = max(start, lo) - lo, min(stop, hi) - lo
+            yield chunk if (a, b) == (0, chunk.size) else _slice(chunk, a, b)
+
+    def _stream(self, order, start: int, sizes: List[int],
+                generator: Optional[torch.Generator]) -> Prefetcher:
+        buffer = self.dataset.shuffle_buffer
+
+        def make():
+            chunks = self._chunks(order, start, start + sum(sizes))
+            if generator is None or buffer == 0:
+                return rebatch(chunks, sizes)
+            return shuffle_rebatch(chunks, sizes, buffer, generator)
+        reader = Prefetcher(make, self.dataset.prefetch)
+        self._reader = reader
+        return reader
+
+    # ------------------------------------------------------------------ contract
+    def _natural(self) -> List[Tuple[int, int, int]]:
+        return list(self.units)
+
+    def epoch_order(self, shuffle: bool, generator: torch.Generator
+                    ) -> Tuple[List[Tuple[int, int, int]], Optional[torch.Generator]]:
+        """The epoch's row-group order and shuffle-buffer generator (drawn from
+        ``generator``: the same on every rank)."""
+        if not shuffle:
+            return self._natural(), None
+        by_file: Dict[int, List[Tuple[int, int, int]]] = {}
+        for u in self.units:
+            by_file.setdefault(u[0], []).append(u)
+        files = sorted(by_file)
+        order: List[Tuple[int, int, int]] = []
+        for fi in torch.randperm(len(files), generator=generator).tolist():
+            groups = by_file[files[fi]]
+            order += [groups[g] for g in torch.randperm(len(groups), generator=generator).tolist()]
+        seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
+        return order, torch.Generator().manual_seed(seed)
+
+    def train_batches(self, plan, shuffle: bool, generator: torch.Generator) -> Iterator[Batch]:
+        order, buf_gen = self.epoch_order(shuffle, generator)
+        if buf_gen is not None and plan.rank:
+            buf_gen.manual_seed(buf_gen.initial_seed() + plan.rank)  # each rank its own mixing
+        start, sizes = plan.share()
+        reader = self._stream(order, start, sizes, buf_gen)
+
+        def steps() -> Iterator[Batch]:
+            try:
+                for step, batch in enumerate(reader):
+                    plan.local_bounds(step)  # in this thread: DDP's per-step loss scale
+                    yield batch
+            finally:
+                reader.close()
+        return steps()
+
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        lo, hi = self.row_range
+        n = hi - lo
+        sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+        reader = self._stream(self._natural(), lo, sizes, None)
+
+        def run() -> Iterator[Batch]:
+            try:
+                yield from reader
+            finally:
+                reader.close()
+        return run()
+
+    def shard(self, rank: int, world_size: int) -> "ParquetDataAdapter":
+        part = copy.copy(self)
+        lo, hi = self.row_range
+        n = hi - lo
+        part.row_range = (lo + n * rank // world_size, lo + n * (rank + 1) // world_size)
+        part.num_rows = part.row_range[1] - part.row_range[0]
+        part._reader = None
+        return part
+
+    def prepare_regularizer(self, regularizer, model) -> None:
+        from ..regularizers import Regularizer
+        if type(regularizer).prepare is Regularizer.prepare:
+            return  # nothing to count
+        if not hasattr(regularizer, "prepare_streaming"):
+            raise ConfigError(
+                f"The '{type(regularizer).__name__}' regularizer prepares on all training "
+                f"columns at once, which streamed data cannot give; implement "
+                f"prepare_streaming(model, chunks, reduce) on it (as MBA does).")
+        from .. import distributed
+        rank, world = distributed.world()
+        part = self.shard(rank, world)  # each rank counts its share; the counts are summed
+        lo, hi = part.row_range
+        chunks = (b.x for b in part._chunks(part._natural(), lo, hi))
+        regularizer.prepare_streaming(model, chunks, distributed.all_reduce_sum)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
