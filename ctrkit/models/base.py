@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -328,13 +328,29 @@ class BaseModel(nn.Module):
                 batch[f.name] = torch.zeros(n, dtype=torch.long)
         return {k: v.to(self.device) for k, v in batch.items()}
 
-    def summary(self, **kwargs: Any):
-        """Print and return a torchinfo summary (layers, output shapes, parameter counts)."""
-        import torchinfo
-        was = self.training
-        try:
-            return torchinfo.summary(self, input_data=[self.example_batch()],
-                                     device=self.device, verbose=kwargs.pop("verbose", 1),
-                                     **kwargs)
-        finally:
-            self.train(was)
+    def summary(self, print_fn: Optional[Callable[[str], Any]] = None, verbose: int = 1):
+        """Print and return the layers: every embedding table (rows x dim and the features that
+        look it up), attention units, MLPs and the parameter counts.
+
+        It reads the module tree (no forward pass), so layers that the forward calls
+        functionally, such as the embedding lookups, are listed too.
+
+        Args:
+            print_fn: where the table goes (default ``print``); e.g. ``logger.info``.
+            verbose: 0 returns the summary without printing it.
+
+        Returns:
+            A :class:`~ctrkit.models.summary.ModelSummary` (``total_params``,
+            ``trainable_params``, ``rows``; ``str()`` gives the table).
+
+        Example:
+            >>> import ctrkit
+            >>> from ctrkit import SparseFeat, VarLenSparseFeat
+            >>> features = [SparseFeat("item", 10, embedding_dim=4),
+            ...             VarLenSparseFeat(SparseFeat("hist_item", 10, embedding_dim=4), 5)]
+            >>> s = ctrkit.build("din", features, dnn_hidden_units=(8,)).summary(verbose=0)
+            >>> [row[:3] for row in s.rows][:2]
+            [('embeddings.item', 'Embedding', '10 x 4  <- hist_item, item'), ('attention.unit', 'LocalActivationUnit', '16 -> 64 -> 16 -> 1 (Dice)')]
+        """
+        from .summary import print_summary
+        return print_summary(self, print_fn=print_fn, verbose=verbose)
