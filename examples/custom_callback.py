@@ -4,6 +4,9 @@ A callback subclasses ``ctrkit.callbacks.Callback`` and overrides the hooks it n
 adds to the epoch ``logs`` appear in ``history.history``, in the verbose output and in any
 later callback (here EarlyStopping could monitor them too).
 
+Training stops early once val_auc has not improved for 2 epochs (EarlyStopping, verbose=1
+prints why and restores the best epoch); the script ends by saying how many epochs ran and why.
+
 Run: python examples/custom_callback.py
 """
 import numpy as np
@@ -47,11 +50,19 @@ def main():
                          seed=0)
     model.compile("adam", "binary_crossentropy", metrics=["auc"], lr=0.01)
     calibration = Calibration(x_val, y_val)
-    history = model.fit(x_train, y_train, batch_size=256, epochs=6, verbose=2,
-                        validation_data=(x_val, y_val),
-                        callbacks=[calibration,
-                                   EarlyStopping("val_auc", patience=2, restore_best_weights=True)])
+    # Stops when val_auc has not improved for 2 epochs; verbose=1 prints why and which epoch's
+    # weights it restores, so a run shorter than `epochs` is never a mystery.
+    stop = EarlyStopping("val_auc", patience=2, restore_best_weights=True, verbose=1)
+    epochs = 6
+    history = model.fit(x_train, y_train, batch_size=256, epochs=epochs, verbose=2,
+                        validation_data=(x_val, y_val), callbacks=[calibration, stop])
     print("val_calibration per epoch:", [round(v, 3) for v in history.history["val_calibration"]])
+    ran = len(history.epoch)
+    if stop.stopped_epoch is not None:
+        print(f"ran {ran} of {epochs} epochs: EarlyStopping stopped it (val_auc best "
+              f"{stop.best:.4f} at epoch {stop.best_epoch + 1}; the model keeps that epoch's weights)")
+    else:
+        print(f"ran all {epochs} epochs: val_auc kept improving, so EarlyStopping never fired")
     return model, history, calibration
 
 

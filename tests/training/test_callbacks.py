@@ -50,6 +50,26 @@ def test_early_stopping_stops_after_patience_and_restores_best_weights(tut):
     assert not same_state(model.state_dict(), weights.states[3])  # restoring changed something
 
 
+def test_early_stopping_says_why_it_stopped_with_the_best_value_rounded_as_the_epoch_lines(
+        tut, capsys):
+    x, y, model = tut
+    stop = EarlyStopping(monitor="score", patience=2, restore_best_weights=True, verbose=1)
+    fit_scripted(x, y, model, [1.0, 0.7659269326938754, 0.9, 0.85, 0.7], [stop])
+    out = capsys.readouterr().out
+    assert ("Epoch 4: early stopping: score did not improve for 2 epochs (patience 2); "
+            "best 0.7659 at epoch 2.\n") in out
+    assert "Restored the weights of epoch 2." in out and "0.76592" not in out
+
+
+def test_early_stopping_message_names_the_baseline(tut, capsys):
+    x, y, model = tut
+    stop = EarlyStopping(monitor="score", patience=1, baseline=0.5, verbose=1)
+    fit_scripted(x, y, model, [0.9, 0.8, 0.95], [stop])  # 'min': 0.9 is worse than 0.5
+    out = capsys.readouterr().out
+    assert ("Epoch 1: early stopping: score did not beat the baseline 0.5000 for 1 epoch "
+            "(patience 1); best 0.9000 at epoch 1.") in out
+
+
 def test_early_stopping_mode_auto_reads_the_registry_direction(tut):
     x, y, model = tut
     values = [0.6, 0.7, 0.65, 0.66, 0.9]

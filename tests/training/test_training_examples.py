@@ -16,6 +16,13 @@ def test_custom_callback_example(capsys):
     best = int(np.argmax(history.history["val_auc"]))
     now = model.predict(calibration.x_val).mean() / calibration.y_val.mean()
     assert now == pytest.approx(history.history["val_calibration"][best], rel=1e-6)
+    # the example says why it ran fewer epochs than asked (or that it did not stop)
+    if n < 6:
+        assert "early stopping: val_auc did not improve for 2 epochs (patience 2)" in out
+        assert f"ran {n} of 6 epochs: EarlyStopping stopped it" in out
+        assert f"best {max(history.history['val_auc']):.4f} at epoch {best + 1}" in out
+    else:
+        assert "ran all 6 epochs" in out
 
 
 def test_plot_history_example(tmp_path, capsys):

@@ -97,9 +97,15 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None) -> None:
         if self.stopped_epoch is not None and self.verbose:
-            sys.stdout.write(f"Epoch {self.stopped_epoch + 1}: early stopping "
-                             f"({self.monitor.key} best {self.best!r} at epoch "
-                             f"{None if self.best_epoch is None else self.best_epoch + 1}).\n")
+            # 4 decimals, as the epoch lines print the same value
+            best = "none" if self.best is None else f"{self.best:.4f}"
+            at = "" if self.best_epoch is None else f" at epoch {self.best_epoch + 1}"
+            what = ("did not improve" if self.baseline is None else
+                    f"did not beat the baseline {self.baseline:.4f}")
+            sys.stdout.write(f"Epoch {self.stopped_epoch + 1}: early stopping: "
+                             f"{self.monitor.key} {what} for {self.wait} "
+                             f"epoch{'s' if self.wait != 1 else ''} "
+                             f"(patience {self.patience}); best {best}{at}.\n")
         if self.restore_best_weights and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
             if self.verbose:
