@@ -42,7 +42,7 @@ def loop_gauc(y, s, g, weights):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=7)
