@@ -349,8 +349,10 @@ class BaseModel(nn.Module):
             >>> features = [SparseFeat("item", 10, embedding_dim=4),
             ...             VarLenSparseFeat(SparseFeat("hist_item", 10, embedding_dim=4), 5)]
             >>> s = ctrkit.build("din", features, dnn_hidden_units=(8,)).summary(verbose=0)
-            >>> [row[:3] for row in s.rows][:2]
-            [('embeddings.item', 'Embedding', '10 x 4  <- hist_item, item'), ('attention.unit', 'LocalActivationUnit', '16 -> 64 -> 16 -> 1 (Dice)')]
+            >>> s.rows[0]
+            ('embeddings.item', 'Embedding', '10 x 4  <- hist_item, item', 40)
+            >>> s.rows[2]
+            ('attention.unit', 'LocalActivationUnit', '16 -> 64 -> 16 -> 1 (Dice)', 2225)
         """
         from .summary import print_summary
         return print_summary(self, print_fn=print_fn, verbose=verbose)
