@@ -7,9 +7,16 @@ The artefact's signature (the same for both formats)::
 ``inputs`` are tensors in ``get_feature_names(model.features)`` order (DeepCTR's input order):
 int64 (B,) for a SparseFeat, int64 (B, T) for a VarLenSparseFeat (T = maxlen, padding id 0),
 int64 (B,) for a sequence's ``length_name`` column and float32 (B, D) for a DenseFeat. ONNX
-inputs carry those names. Inputs are *encoded ids*: apply the model's encoders
-(``model.encode_inputs``) and hashing (``use_hash``) before, as ``predict`` does. For
-``task='regression'`` the output is the prediction itself.
+inputs carry those names. Inputs are *encoded, padded ids*: the artefact carries no
+vocabulary, no hashing and no padding policy. ``model.input_columns(x)`` turns what
+``predict`` takes (raw values encoded with each embedding table's vocabulary, ``use_hash``
+applied, unpadded histories padded by :mod:`ctrkit.data.padding`'s policy, length columns
+derived) into exactly these tensors::
+
+    cols = model.input_columns(raw_x)          # or input_columns(ids, encoded=True)
+    served(*[cols[n] for n in get_feature_names(model.features)])
+
+For ``task='regression'`` the output is the prediction itself.
 
 The model runs in eval mode (Dice uses its running statistics, dropout is off), so one row's
 output never depends on the rest of its batch. Layers whose forward has data-dependent shapes

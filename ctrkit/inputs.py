@@ -5,8 +5,9 @@ float32. Batches are taken by index from the columns; there is no per-sample Dat
 """
 from __future__ import annotations
 
+import collections.abc
 import hashlib
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,8 +27,9 @@ def _to_numpy(value: Any, name: str) -> np.ndarray:
         try:  # a column of equal-length lists (pandas cell per row)
             arr = np.stack([np.asarray(v) for v in arr])
         except ValueError as e:
-            raise InputError(f"Feature '{name}' holds lists of different lengths; pad every "
-                             f"row to the declared maxlen first.") from e
+            raise InputError(f"'{name}' holds lists of different lengths, where one value or "
+                             f"one fixed-width row per row is needed (only sequence features "
+                             f"take ragged lists).") from e
     return arr
 
 
@@ -91,15 +93,63 @@ def hash_values(values: Any, buckets: int) -> np.ndarray:
     return out[inverse].reshape(arr.shape)
 
 
-def _check_ids(name: str, arr: np.ndarray, vocab: int) -> np.ndarray:
+#: Floats represent every integer exactly only up to this magnitude (float64: 2**53,
+#: float32: 2**24); a float id beyond it may already have been rounded, e.g. by a pandas merge.
+_EXACT_FLOAT_INT = {np.dtype(np.float64): 2 ** 53, np.dtype(np.float32): 2 ** 24,
+                    np.dtype(np.float16): 2 ** 11}
+
+
+def _where(pos: Tuple[int, ...], offsets: Optional[np.ndarray] = None) -> str:
+    """'row r[, position p]' of a position in a column (or in flat ragged values)."""
+    if offsets is not None:
+        row = int(np.searchsorted(offsets, pos[0], side="right") - 1)
+        return f"row {row}, position {int(pos[0] - offsets[row])}"
+    return f"row {pos[0]}" + (f", position {pos[1]}" if len(pos) > 1 else "")
+
+
+def _float_ids(name: str, arr: np.ndarray, offsets: Optional[np.ndarray]) -> np.ndarray:
+    """Integral-valued float ids as int64, exactly; anything else is refused with the fix."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        pos = tuple(np.argwhere(~finite)[0])
+        what = "NaN (a missing value)" if np.isnan(arr[pos]) else f"{arr[pos]} (infinite)"
+        raise InputError(
+            f"Feature '{name}' has {what} at {_where(pos, offsets)}; ids must be integers. Fill "
+            f"missing ids first (e.g. with the padding id 0 or an 'unknown' category) and "
+            f"convert the column to int64.")
+    frac = arr != np.floor(arr)
+    if frac.any():
+        pos = tuple(np.argwhere(frac)[0])
+        raise InputTypeError(
+            f"Feature '{name}' must hold integer ids, but has the non-integer value {arr[pos]} at "
+            f"{_where(pos, offsets)} (dtype {arr.dtype}). Encode the values to ints (e.g. with "
+            f"ctrkit.data encoders) or declare the feature with use_hash=True.")
+    limit = _EXACT_FLOAT_INT.get(arr.dtype, 2 ** 11)
+    big = np.abs(arr) > limit
+    if big.any():
+        pos = tuple(np.argwhere(big)[0])
+        raise InputTypeError(
+            f"Feature '{name}' holds ids as {arr.dtype} and has the id {arr[pos]:.0f} at "
+            f"{_where(pos, offsets)}, above {limit}, the largest magnitude up to which {arr.dtype} "
+            f"stores every integer exactly: the id may already be rounded. Keep the column "
+            f"integer (pandas: a merge that introduces missing values turns int64 into float64; "
+            f"fill them and use .astype('int64'), or the nullable 'Int64' dtype).")
+    return arr.astype(np.int64)
+
+
+def _check_ids(name: str, arr: np.ndarray, vocab: int, *, offsets: Optional[np.ndarray] = None,
+               hint: str = "") -> np.ndarray:
+    """Ids as int64 within ``[0, vocab)``; ``offsets`` when ``arr`` is flat ragged values."""
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "b":
             arr = arr.astype(np.int64)
+        elif arr.dtype.kind == "f":
+            arr = _float_ids(name, arr, offsets)
         else:
             raise InputTypeError(
                 f"Feature '{name}' must hold integer ids, got an array of dtype {arr.dtype}. "
                 f"Encode the values to ints in [0, {vocab}) (e.g. with ctrkit.data encoders or "
-                f".astype('int64')), or declare the feature with use_hash=True.")
+                f".astype('int64')), or declare the feature with use_hash=True.{hint}")
     if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
         raise InputError(f"Feature '{name}' has an id above int64's range.")
     arr = arr.astype(np.int64, copy=False)
@@ -108,11 +158,11 @@ def _check_ids(name: str, arr: np.ndarray, vocab: int) -> np.ndarray:
         return arr
     bad = (arr < 0) | (arr >= vocab)
     if bad.any():
-        pos = np.argwhere(bad)[0]
-        where = f"row {pos[0]}" + (f", position {pos[1]}" if arr.ndim > 1 else "")
+        pos = tuple(np.argwhere(bad)[0])
         raise InputError(
-            f"Feature '{name}' has id {arr[tuple(pos)]} at {where}, but its vocabulary_size is "
-            f"{vocab} (valid ids 0..{vocab - 1}). Raise vocabulary_size or re-encode the ids.")
+            f"Feature '{name}' has id {arr[pos]} at {_where(pos, offsets)}, but its "
+            f"vocabulary_size is {vocab} (valid ids 0..{vocab - 1}). Raise vocabulary_size or "
+            f"re-encode the ids.{hint}")
     return arr
 
 
@@ -185,36 +235,180 @@ class Columns:
         return Columns({k: v.index_select(0, idx) for k, v in self.tensors.items()}, len(idx))
 
 
-def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] = ()) -> Columns:
+class RawColumns(collections.abc.Mapping):
+    """Columns of raw values together with the vocabularies that turn them into ids.
+
+    :meth:`ctrkit.models.base.BaseModel.encode_inputs` returns one; :func:`prepare_inputs`
+    encodes while it validates (so ragged lists and the padding of padded blocks are handled
+    by the one padding policy). Indexing a column gives it encoded value by value, for callers
+    that encode column by column.
+
+    Args:
+        data: the columns (a mapping of arrays).
+        vocabularies: feature name -> :class:`ctrkit.vocabulary.Vocabulary` (may be empty).
+        hint: appended to id errors (how to switch between raw values and ids).
+    """
+
+    def __init__(self, data: Mapping[str, Any], vocabularies: Mapping[str, Any],
+                 hint: str = "") -> None:
+        self.data, self.vocabularies, self.hint = data, vocabularies, hint
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.data[key]
+        vocab = self.vocabularies.get(key)
+        return value if vocab is None else vocab.encode(key, _to_numpy(value, key))
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def _is_rectangular(value: Any) -> bool:
+    """A padded (rows, T) block (numpy/tensor), as opposed to a column of per-row lists."""
+    if isinstance(value, torch.Tensor):
+        return value.dim() != 1
+    return isinstance(value, np.ndarray) and value.dtype != object and value.ndim != 1
+
+
+def _length_column(data: Mapping[str, Any], lname: str, n: int) -> np.ndarray:
+    arr = _to_numpy(data[lname], lname)
+    _rows(lname, arr, n)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim == 1 and arr.dtype.kind == "f" and arr.size:
+        arr = _float_ids(lname, arr, None)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":
+        raise InputTypeError(f"Length feature '{lname}' must be one integer per row, got "
+                             f"shape {arr.shape} and dtype {arr.dtype}.")
+    return arr.astype(np.int64)
+
+
+class _Encoder:
+    """Raw values -> checked int64 ids for one sparse feature (vocabulary, hash, range)."""
+
+    def __init__(self, f: SparseFeat, vocab: Any, hint: str) -> None:
+        self.f, self.vocab, self.hint = f, vocab, hint
+
+    def __call__(self, arr: np.ndarray, offsets: Optional[np.ndarray] = None) -> np.ndarray:
+        f = self.f
+        if self.vocab is not None:
+            arr = self.vocab.encode(f.name, arr)
+        elif f.use_hash:
+            arr = hash_values(arr, f.vocabulary_size)
+        return _check_ids(f.name, arr, f.vocabulary_size, offsets=offsets, hint=self.hint)
+
+
+def _padded_sequence(f: VarLenSparseFeat, arr: np.ndarray, lengths: Optional[np.ndarray],
+                     encode: _Encoder) -> np.ndarray:
+    """A (rows, maxlen) block already in the model layout (the length column gives validity)."""
+    if arr.ndim != 2 or arr.shape[1] != f.maxlen:
+        raise InputError(
+            f"Sequence feature '{f.name}' has shape {arr.shape} but needs (rows, "
+            f"maxlen={f.maxlen}) as a padded block. Pass each row as an unpadded list (ctrkit "
+            f"keeps the most recent {f.maxlen} and derives the length column), or pad with "
+            f"ctrkit.data.pad_sequences(rows, maxlen={f.maxlen}, padding='post', "
+            f"truncating='pre').")
+    if encode.vocab is None:
+        return encode(arr)
+    if lengths is None:  # raw values: which entries are padding is unknowable without lengths
+        raise InputError(
+            f"Sequence feature '{f.name}' is a padded (rows, {f.maxlen}) block of raw values but "
+            f"declares no length_name, so its padding cannot be told from values. Pass each row "
+            f"as an unpadded list of raw values, or pass encoded ids with encoded=True.")
+    valid = np.arange(f.maxlen)[None, :] < lengths[:, None]
+    ids = np.zeros(arr.shape, dtype=np.int64)
+    ids[valid] = encode(arr[valid])  # padding positions' raw values are never looked up
+    return ids
+
+
+def _ragged_sequence(f: VarLenSparseFeat, values: np.ndarray, offsets: np.ndarray,
+                     encode: _Encoder) -> Tuple[np.ndarray, np.ndarray]:
+    from .data.padding import ragged_to_padded
+    ids = encode(values, offsets)
+    zero = ids == 0
+    if zero.any():
+        pos = int(np.argmax(zero))
+        raise InputError(
+            f"Sequence feature '{f.name}' holds the padding id 0 at {_where((pos,), offsets)} of "
+            f"its lists. Lists are unpadded: every entry is a real behaviour (drop the padding), "
+            f"or pass a padded (rows, {f.maxlen}) array together with its length column.")
+    return ragged_to_padded(ids, offsets, f.maxlen)
+
+
+def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] = (),
+                   vocabularies: Optional[Mapping[str, Any]] = None,
+                   ids_hint: str = "") -> Columns:
     """Validate ``x`` against ``features`` and convert it once.
+
+    Sequence features take either a padded ``(rows, maxlen)`` block (numpy array or tensor;
+    valid positions first, with the length column when the feature declares ``length_name``)
+    or a **ragged** column: a list of lists, a numpy object array or a pandas column of
+    lists/arrays, one unpadded chronological list per row. Ragged rows follow
+    :mod:`ctrkit.data.padding`'s policy: the most recent ``maxlen`` entries are kept,
+    left-aligned, and the length column is derived (if ``x`` also has it, it must agree: each
+    row's list length, or that length capped at ``maxlen``).
 
     Args:
         features: the model's declarations.
         x: dict of arrays (numpy, list, tensor, pandas Series) keyed by feature name, a pandas
             DataFrame, or a list of arrays in :func:`get_feature_names` order. Extra keys are
-            ignored.
+            ignored. A :class:`Columns` is returned as it is.
         extra: further keys of ``x`` to carry along unchecked (int64), e.g. a GAUC group column.
+        vocabularies: feature name -> :class:`ctrkit.vocabulary.Vocabulary` for features whose
+            values are raw and must be encoded; others take ids.
+        ids_hint: appended to errors about ids (e.g. how to switch between raw values and ids).
 
     Returns:
         :class:`Columns` holding int64 ids/lengths and float32 dense values.
 
     Raises:
-        InputError: naming the feature, the offending value and the fix.
+        InputError: naming the feature, the offending value and the fix (also for 0 rows).
     """
+    if isinstance(x, Columns):
+        missing = [k for k in list(get_feature_names(features)) + list(extra) if k not in x.tensors]
+        if missing:
+            raise InputError(f"The validated columns lack {missing}.")
+        return x
+    if isinstance(x, RawColumns):
+        vocabularies, ids_hint, x = x.vocabularies, x.hint, x.data
+    vocabularies = vocabularies or {}
     data = _as_mapping(features, x)
     out: Dict[str, torch.Tensor] = {}
-    n: Optional[int] = None
     needed = get_feature_names(features)
-    missing = [k for k in needed if k not in data]
+    seqs = [f for f in features if isinstance(f, VarLenSparseFeat)]
+    derivable = {f.length_name for f in seqs if f.length_name}
+    derivable = {ln for ln in derivable if ln not in data and all(
+        s.name in data and not _is_rectangular(data[s.name]) for s in seqs
+        if s.length_name == ln)}
+    missing = [k for k in needed if k not in data and k not in derivable]
     if missing:
+        owners: Dict[str, List[str]] = {}
+        for f in seqs:
+            if f.length_name:
+                owners.setdefault(f.length_name, []).append(f"'{f.name}'")
+        why = "".join(f" '{k}' is the length column of {' and '.join(owners[k])}: pass it, or "
+                      f"pass {' and '.join(owners[k])} as unpadded lists so that ctrkit derives "
+                      f"it." for k in missing if k in owners)
         raise InputError(f"x is missing feature(s) {missing}. The model needs {needed}; "
-                         f"x has {sorted(map(str, data))}.")
-    _check_row_counts(data, list(needed) + [k for k in extra if k in data])
-    lengths: Dict[str, VarLenSparseFeat] = {}
+                         f"x has {sorted(map(str, data))}.{why}")
+    present = [k for k in needed if k in data]
+    _check_row_counts(data, present + [k for k in extra if k in data])
+    first = _to_numpy(data[present[0]], present[0]) if not isinstance(
+        data[present[0]], (list, tuple)) else data[present[0]]
+    n = len(first) if np.ndim(first) else 0
+    if n == 0:
+        raise InputError(f"x has 0 rows (feature '{present[0]}' is empty); fit, evaluate, "
+                         f"predict and explain need at least one row. Check the filter or "
+                         f"split that produced x.")
+    given_len = {ln: _length_column(data, ln, n) for ln in {f.length_name for f in seqs
+                                                           if f.length_name} if ln in data}
+    derived: Dict[str, Tuple[str, np.ndarray, Optional[np.ndarray]]] = {}
     for f in features:
-        arr = _to_numpy(data[f.name], f.name)
-        n = _rows(f.name, arr, n)
         if isinstance(f, DenseFeat):
+            arr = _to_numpy(data[f.name], f.name)
+            _rows(f.name, arr, n)
             if arr.dtype.kind not in "fiub":
                 raise InputTypeError(f"Dense feature '{f.name}' must be numeric, got dtype "
                                      f"{arr.dtype}.")
@@ -227,39 +421,65 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
             _check_finite(f.name, arr)
             out[f.name] = _tensor(arr)
             continue
+        encode = _Encoder(f, vocabularies.get(f.name), ids_hint)
         if isinstance(f, VarLenSparseFeat):
-            if arr.ndim != 2 or arr.shape[1] != f.maxlen:
-                raise InputError(
-                    f"Sequence feature '{f.name}' has shape {arr.shape} but needs (rows, "
-                    f"maxlen={f.maxlen}); pad or truncate each row to {f.maxlen} ids "
-                    f"(padding id 0).")
+            raw = data[f.name]
+            given = given_len.get(f.length_name) if f.length_name else None
+            if _is_rectangular(raw):
+                arr = _to_numpy(raw, f.name)
+                _rows(f.name, arr, n)
+                if given is not None:
+                    _check_length_range(f, given)
+                out[f.name] = _tensor(_padded_sequence(f, arr, given, encode))
+                continue
+            from .data.padding import to_ragged
+            values, offsets = to_ragged(raw, f.name)
+            _rows(f.name, offsets[1:], n)
+            full = np.diff(offsets)
+            if given is not None and len(values) and bool((full == f.maxlen).all()):
+                # equal-width lists with a length column: a padded block given as lists
+                _check_length_range(f, given)
+                block = values.reshape(n, f.maxlen)
+                out[f.name] = _tensor(_padded_sequence(f, block, given, encode))
+                continue
+            ids, lengths = _ragged_sequence(f, values, offsets, encode)
+            out[f.name] = _tensor(ids)
             if f.length_name:
-                lengths.setdefault(f.length_name, f)
-        else:
-            if arr.ndim == 2 and arr.shape[1] == 1:
-                arr = arr[:, 0]
-            if arr.ndim != 1:
-                raise InputError(f"Sparse feature '{f.name}' has shape {arr.shape}; it takes "
-                                 f"one id per row, shape (rows,).")
-        if f.use_hash:
-            arr = hash_values(arr, f.vocabulary_size)
-        arr = _check_ids(f.name, arr, f.vocabulary_size)
-        out[f.name] = _tensor(arr)
-    for lname, f in lengths.items():
-        arr = _to_numpy(data[lname], lname)
-        n = _rows(lname, arr, n)
+                if given is not None:
+                    bad = (given != full) & (given != lengths)
+                    if bad.any():
+                        r = int(np.argmax(bad))
+                        raise InputError(
+                            f"Length feature '{f.length_name}' says {given[r]} at row {r}, but "
+                            f"the list of '{f.name}' there has {full[r]} entries. With unpadded "
+                            f"lists the length column is derived: drop it, or make it agree.")
+                if f.length_name in derived:
+                    other, prev, _ = derived[f.length_name]
+                    if not np.array_equal(prev, lengths):
+                        r = int(np.argmax(prev != lengths))
+                        raise InputError(
+                            f"'{other}' and '{f.name}' share the length column "
+                            f"'{f.length_name}' but their lists at row {r} keep {prev[r]} and "
+                            f"{lengths[r]} entries; aligned sequences need lists of equal "
+                            f"length per row.")
+                derived.setdefault(f.length_name, (f.name, lengths, given))
+            continue
+        arr = _to_numpy(data[f.name], f.name)
+        _rows(f.name, arr, n)
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
-        if arr.ndim != 1 or arr.dtype.kind not in "iu":
-            raise InputTypeError(f"Length feature '{lname}' must be one integer per row, got "
-                                 f"shape {arr.shape} and dtype {arr.dtype}.")
-        arr = arr.astype(np.int64)
-        bad = (arr < 0) | (arr > f.maxlen)
-        if bad.any():
-            r = int(np.argmax(bad))
-            raise InputError(f"Length feature '{lname}' has value {arr[r]} at row {r}, but it "
-                             f"must lie in 0..{f.maxlen} (the maxlen of '{f.name}').")
-        out[lname] = _tensor(arr)
+        if arr.ndim != 1:
+            raise InputError(f"Sparse feature '{f.name}' has shape {arr.shape}; it takes "
+                             f"one id per row, shape (rows,).")
+        out[f.name] = _tensor(encode(arr))
+    for f in seqs:
+        ln = f.length_name
+        if not ln or ln in out:
+            continue
+        if ln in derived:
+            out[ln] = _tensor(derived[ln][1])
+        else:
+            out[ln] = _tensor(given_len[ln])
     for key in extra:
         if key in out:
             continue
@@ -267,12 +487,19 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
             raise InputError(f"x has no column '{key}', which is needed here (e.g. as the GAUC "
                              f"group); x has {sorted(map(str, data))}.")
         arr = _to_numpy(data[key], key).reshape(-1)
-        n = _rows(key, arr, n)
+        _rows(key, arr, n)
         if arr.dtype.kind not in "iu":
             arr = np.unique(arr.astype(str), return_inverse=True)[1]
         out[key] = _tensor(arr.astype(np.int64))
-    assert n is not None
     return Columns(out, n)
+
+
+def _check_length_range(f: VarLenSparseFeat, arr: np.ndarray) -> None:
+    bad = (arr < 0) | (arr > f.maxlen)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise InputError(f"Length feature '{f.length_name}' has value {arr[r]} at row {r}, but it "
+                         f"must lie in 0..{f.maxlen} (the maxlen of '{f.name}').")
 
 
 def prepare_target(y: Any, n: int, task: str, *, name: str = "y") -> torch.Tensor:
@@ -309,4 +536,5 @@ def prepare_weights(w: Any, n: int, *, name: str = "sample_weight") -> Optional[
     return t
 
 
-__all__ = ["Columns", "prepare_inputs", "prepare_target", "prepare_weights", "hash_values"]
+__all__ = ["Columns", "RawColumns", "prepare_inputs", "prepare_target", "prepare_weights",
+           "hash_values"]

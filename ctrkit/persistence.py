@@ -151,6 +151,14 @@ def load_plain(path: PathLike, expected_format: str,
     path = Path(path)
     if not path.is_file():
         raise SerializationError(f"No file at '{path}'.")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    # torch.save writes a zip archive (b"PK\x03\x04"); older torch a raw pickle (b"\x80")
+    if not head.startswith(b"PK\x03\x04") and not head.startswith(b"\x80"):
+        what = "it is empty" if not head else (f"it is not a {expected_format} file (it was not "
+                                                f"written by torch.save; it starts with {head!r})")
+        raise SerializationError(f"Cannot read '{path}': {what}. Pass the file that "
+                                 f"model.save() wrote.")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad archives and refused pickles
@@ -272,14 +280,22 @@ def model_payload(model: Any) -> Dict[str, Any]:
     except ConfigError as e:
         raise SerializationError(str(e)) from e
     encoders = {}
+    known = {f.name for f in model.features}
+    known |= set(getattr(getattr(model, "embeddings", None), "table_of", {}).values())
     for feat, enc in (getattr(model, "encoders", None) or {}).items():
-        known = {f.name for f in model.features}
         if feat not in known:
             raise SerializationError(f"model.encoders has an encoder for '{feat}', which is not a "
-                                     f"feature of the model ({sorted(known)}).")
+                                     f"feature or embedding table of the model "
+                                     f"({sorted(known)}).")
         encoders[feat] = {"type": _encoder_type(enc, feat),
                           "state": to_plain(enc.to_dict(), f"The encoder of feature '{feat}'")}
+    if encoders and hasattr(model, "vocabularies"):
+        try:
+            model.vocabularies()  # one vocabulary per table, each fitting its table
+        except ConfigError as e:
+            raise SerializationError(f"Cannot save: {e}") from e
     return {
+        "max_oov_fraction": float(getattr(model, "max_oov_fraction", 0.5)),
         "format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
         "ctrkit_version": _ctrkit_version(), "torch_version": torch.__version__,
         "model": name, "hparams": hparams, "features": features, "encoders": encoders,
@@ -355,6 +371,9 @@ def load_model(path: PathLike, device: Any = None) -> Any:
             raise SerializationError(f"'{path}': the encoder of feature '{feat}' cannot be "
                                      f"rebuilt: {e}") from e
     model.encoders = encoders
+    oov = payload.get("max_oov_fraction")
+    if isinstance(oov, float):
+        model.max_oov_fraction = oov
     return model
 
 

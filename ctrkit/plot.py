@@ -90,13 +90,12 @@ def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str
         model = model_or_weights
         if x is None:
             raise ConfigError("attention_heatmap(model, x): pass the inputs x to explain.")
-        from .inputs import prepare_inputs
-        n = len(prepare_inputs(model.features, x))
+        n = len(model.input_columns(x))
         if not 0 <= row < n:
             raise ConfigError(f"row={row} is outside the {n} rows of x.")
         x_row = _row_of(x, row)
         weights = np.asarray(model.explain(x_row))[0]
-        cols = prepare_inputs(model.features, x_row)
+        cols = model.input_columns(x_row)
         pairs = getattr(model, "pairs", [])
         for cand, seq in pairs:
             history[cand.name] = cols[seq.name].numpy()[0]

@@ -91,7 +91,10 @@ class Registry:
         close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise UnknownNameError(
-            f"Unknown {self.kind} '{name}'.{hint} Registered {self.kind}s: {names}")
+            f"Unknown {self.kind} '{name}'.{hint} Registered {self._plural()}: {names}")
+
+    def _plural(self) -> str:
+        return self.kind + ("es" if self.kind.endswith(("s", "x", "ch", "sh")) else "s")
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Look ``name`` up and call it with the given arguments."""

@@ -1,16 +1,16 @@
 """Serve a saved ctrkit model over HTTP: ``python examples/serve.py din.ctrkit [port]``.
 
-POST a JSON object of columns (raw values where the model carries encoders) and get the
-click probabilities back::
+POST a JSON object of columns and get the click probabilities back. Values are raw (a model
+saved with encoders encodes them, every feature of a table with that table's vocabulary; send
+``"encoded": true`` in the object if the columns already hold ids). Histories are unpadded
+lists, oldest first: ctrkit keeps the most recent ``maxlen`` and derives the length column::
 
-    curl -d '{"user": [3], "item": [7], "hist_item": [[1, 7, 0, 0]], "seq_length": [2]}' \\
+    curl -d '{"user": [3], "item": [7], "hist_item": [[181, 258]], "hist_cate": [[4, 9]]}' \\
          localhost:8000
 """
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
-
-import numpy as np
 
 import ctrkit
 
@@ -20,7 +20,8 @@ def make_server(model, port: int = 8000) -> HTTPServer:
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             try:
-                p = model.predict({k: np.asarray(v) for k, v in body.items()})
+                encoded = body.pop("encoded", None)
+                p = model.predict(body, encoded=encoded)  # lists as sent: ragged histories too
                 code, reply = 200, {"probability": p.ravel().tolist()}
             except ctrkit.CtrkitError as e:  # bad input: say what and why, keep serving
                 code, reply = 400, {"error": str(e)}

@@ -374,3 +374,14 @@ def test_encoder_type_outside_ctrkit_or_unknown_is_refused(tmp_path, encoder_reg
     _rewrite(path, lambda p: p["encoders"]["user"].update(type=type_name))
     with pytest.raises(SerializationError, match=f"(?s){path}.*encoder of type"):
         ctrkit.load(path)
+
+
+def test_a_text_file_is_named_as_not_a_ctrkit_file(tmp_path):
+    """Seen: loading a text file said it 'contains a pickled Python object'."""
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, this is not a model\n")
+    with pytest.raises(SerializationError, match=r"Cannot read '.*notes.txt': it is not a "
+                                                 r"ctrkit-model file \(it was not written by "
+                                                 r"torch.save; it starts with b'hell'\)") as e:
+        ctrkit.load(path)
+    assert "pickled" not in str(e.value)

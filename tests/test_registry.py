@@ -58,3 +58,12 @@ def test_build_rejects_unknown_hyperparameter(tutorial):
     with pytest.raises(ctrkit.errors.ConfigError,
                        match=r"unknown hyperparameter\(s\) 'att_hiden_size' \(did you mean 'att_hidden_size'\?\)"):
         ctrkit.build("din", feats, att_hiden_size=(8,))
+
+
+def test_unknown_loss_lists_registered_losses():
+    """Seen: the unknown-loss message said 'Registered losss'."""
+    from ctrkit.registry import LOSSES
+    with pytest.raises(UnknownNameError, match=r"Unknown loss 'binary_crossentropyy'\. Did you "
+                                               r"mean 'binary_crossentropy'\? Registered losses: ") as e:
+        LOSSES.get("binary_crossentropyy")
+    assert "losss" not in str(e.value)

@@ -31,6 +31,12 @@ def test_serving_a_saved_model(tmp_path, tutorial):
         body = {k: np.asarray(v).tolist() for k, v in x.items()}
         got = post(body)["probability"]
         np.testing.assert_allclose(got, model.predict(x).ravel(), rtol=0, atol=1e-12)
+        # unpadded histories, no length column (seen: clients had to pad to exactly maxlen)
+        ragged = {k: v for k, v in body.items() if k != "seq_length"}
+        for name in ("hist_item", "hist_item_gender"):
+            ragged[name] = [row[:n] for row, n in zip(body[name], body["seq_length"])]
+        assert ragged["hist_item"] == [[1, 2, 3], [3, 2, 1], [1, 2]]
+        assert post(ragged)["probability"] == got
         body["item"] = [1, 2, 99]
         with pytest.raises(urllib.error.HTTPError) as err:
             post(body)

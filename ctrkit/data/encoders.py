@@ -135,6 +135,11 @@ class CategoricalEncoder:
         return self
 
     def _cast(self, arr: np.ndarray, kind: str) -> np.ndarray:
+        if arr.dtype == object and kind != "str" and arr.size:
+            # numbers held as Python objects (a pandas object column, inverse_transform output)
+            inferred = np.asarray(arr.tolist())
+            if inferred.dtype.kind in "iufb":
+                arr = inferred
         if kind == "str":
             return arr.astype(str)
         if kind == "float":

@@ -7,6 +7,7 @@ A model subclasses :class:`BaseModel`, builds its layers in ``__init__`` and imp
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -117,9 +118,17 @@ class BaseModel(nn.Module):
         self.head = PredictionHead(self.task)
         self.trainer: Optional[Trainer] = None
         self.stop_training = False
-        #: feature name -> fitted encoder (``transform``/``to_dict``/``from_dict``); with one
-        #: attached, fit/evaluate/predict take that feature's raw values. Saved by ``save``.
+        #: feature or embedding-table name -> fitted encoder (``transform``/``to_dict``/
+        #: ``from_dict``). An encoder serves every feature of its table (candidate and history
+        #: alike); with encoders attached, fit/evaluate/predict/explain take raw values unless
+        #: called with ``encoded=True``. Saved by ``save``. See :mod:`ctrkit.vocabulary`.
         self.encoders: Dict[str, Any] = {}
+        #: a call whose values of one feature fall outside its vocabulary more often than this
+        #: raises (1.0 turns the check off); see :mod:`ctrkit.vocabulary`.
+        self.max_oov_fraction: float = 0.5
+        # the ``encoded`` argument of the fit/evaluate/predict/explain call in progress, for
+        # batch sources that encode batch by batch through encode_inputs
+        self._call_encoded: Optional[bool] = None
         self._auxiliary_losses: List[torch.Tensor] = []
         # each forward starts with no auxiliary losses: they belong to ONE forward pass
         self.register_forward_pre_hook(_clear_auxiliary_losses)
@@ -193,7 +202,7 @@ class BaseModel(nn.Module):
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement forward(batch).")
 
-    def explain(self, x, batch_size: int = 1024) -> np.ndarray:
+    def explain(self, x, batch_size: int = 1024, encoded: Optional[bool] = None) -> np.ndarray:
         """Per-position attention weights, shape (N, T), for models with attention (e.g. DIN).
 
         Raises:
@@ -204,20 +213,80 @@ class BaseModel(nn.Module):
                           f"needs a model with attention over a behaviour sequence, such as "
                           f"'din'.")
 
-    def encode_inputs(self, x: Any) -> Any:
-        """Map raw values of every feature with an attached encoder to ids (unseen -> OOV id).
+    def vocabularies(self) -> Dict[str, Any]:
+        """Feature name -> :class:`ctrkit.vocabulary.Vocabulary`, resolved per embedding table.
 
-        Returns ``x`` unchanged when no encoder is attached, else a dict with the encoded
-        columns replaced (other columns, e.g. a GAUC group, are kept).
+        ``self.encoders`` may be keyed by feature or by table; every feature looking up a table
+        that has an encoder (a candidate and its history sequences) is encoded with it.
+
+        Raises:
+            ConfigError: an encoder for an unknown feature/table, two encoders for one table,
+                or an encoder larger than its table.
         """
-        if not self.encoders or x is None or is_batch_source(x):
-            return x  # a batch source is encoded batch by batch, by this same function
-        from ..inputs import _as_mapping, _to_numpy
-        data = dict(_as_mapping(self.features, x))
-        for name, enc in self.encoders.items():
-            if name in data:
-                data[name] = np.asarray(enc.transform(_to_numpy(data[name], name)))
-        return data
+        from ..vocabulary import table_vocabularies
+        emb = self.embeddings
+        sizes = {t: int(m.num_embeddings) for t, m in emb.tables.items()}
+        return table_vocabularies(self.encoders, emb.table_of, sizes,
+                                  getattr(self, "max_oov_fraction", 0.5))
+
+    def encode_inputs(self, x: Any, encoded: Optional[bool] = None) -> Any:
+        """``x`` marked with what turns it into ids: a :class:`ctrkit.inputs.RawColumns`.
+
+        Args:
+            x: inputs as for :meth:`predict` (a batch source is returned as it is: it is
+                encoded batch by batch through this same method).
+            encoded: None: raw values if the model carries vocabularies (``self.encoders``),
+                else ids; True: ``x`` holds ids; False: ``x`` holds raw values. Inside a
+                fit/evaluate/predict/explain call, None means that call's ``encoded``.
+
+        Returns:
+            a :class:`~ctrkit.inputs.RawColumns` that :func:`~ctrkit.inputs.prepare_inputs`
+            encodes while validating (indexing one of its columns encodes that column).
+
+        Raises:
+            ConfigError: a bad ``encoded`` or inconsistent encoders.
+        """
+        from ..inputs import Columns, RawColumns, _as_mapping
+        from ..vocabulary import check_encoded
+        if x is None or is_batch_source(x) or isinstance(x, (Columns, RawColumns)):
+            return x
+        if encoded is None:
+            encoded = self._call_encoded
+        vocabs = self.vocabularies()
+        ids = check_encoded(encoded, bool(vocabs))
+        hint = ""
+        if vocabs:
+            hint = (" (encoded=True: the columns are taken as ids; pass raw values with "
+                    "encoded=False or the default.)" if ids else
+                    " (Features without a vocabulary take ids; pass already-encoded ids for "
+                    "every feature with encoded=True.)")
+        return RawColumns(_as_mapping(self.features, x), {} if ids else vocabs, hint)
+
+    def input_columns(self, x: Any, encoded: Optional[bool] = None,
+                      extra: Sequence[str] = ()) -> Any:
+        """In-memory ``x`` validated once into :class:`ctrkit.inputs.Columns` of ids.
+
+        This is what :meth:`predict` feeds the network (and what an exported model takes):
+        raw values encoded per embedding table, ragged histories padded by
+        :mod:`ctrkit.data.padding`'s policy, length columns derived. ``encoded`` as in
+        :meth:`encode_inputs`; ``extra``: further columns to carry (e.g. the GAUC group).
+
+        Raises:
+            ConfigError: a bad ``encoded`` or inconsistent encoders; InputError: bad data.
+        """
+        from ..inputs import prepare_inputs
+        return prepare_inputs(self.features, self.encode_inputs(x, encoded), extra=extra)
+
+    @contextlib.contextmanager
+    def _encoding(self, encoded: Optional[bool]):
+        """The call's ``encoded`` switch, for batch sources encoded batch by batch."""
+        from ..vocabulary import check_encoded
+        check_encoded(encoded, bool(self.vocabularies()))
+        before, self._call_encoded = self._call_encoded, encoded
+        try:
+            yield
+        finally:
+            self._call_encoded = before
 
     def save(self, path: Any) -> Any:
         """Save everything needed to predict (hyperparameters, features, encoders, weights) to
@@ -233,8 +302,9 @@ class BaseModel(nn.Module):
     def export(self, path: Any, format: str = "torchscript") -> Any:
         """Write a serving artefact with a dynamic batch axis (see :mod:`ctrkit.export`).
 
-        It takes the input tensors in ``get_feature_names(model.features)`` order and returns
-        probabilities of shape (B, 1).
+        It takes the input tensors in ``get_feature_names(model.features)`` order (encoded,
+        padded ids: ``model.input_columns(x)`` makes them from what ``predict`` takes) and
+        returns probabilities of shape (B, 1).
         """
         from ..export import export_model
         return export_model(self, path, format=format)
@@ -257,11 +327,14 @@ class BaseModel(nn.Module):
             verbose: int = 1, initial_epoch: int = 0, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, callbacks=None,
             sample_weight=None, steps_per_epoch: Optional[int] = None,
-            validation_steps: Optional[int] = None) -> History:
+            validation_steps: Optional[int] = None, encoded: Optional[bool] = None) -> History:
         """Train; returns a :class:`History` (``history.history['loss']``: one float/epoch).
 
         Calling ``fit`` again continues from the current weights and optimizer state.
         ``validation_split`` holds out the *last* fraction of rows, before shuffling.
+        ``encoded``: None takes raw values when the model carries vocabularies
+        (``model.encoders``) and ids otherwise; True: ``x`` (and ``validation_data``) hold
+        ids; False: raw values (see :mod:`ctrkit.vocabulary`).
 
         ``x`` may also be a batch source (with ``y=None``): a
         :class:`ctrkit.data.ParquetDataset`, or an iterable (generator, DataLoader) of
@@ -272,47 +345,59 @@ class BaseModel(nn.Module):
             NotCompiledError: ``compile`` was not called.
             InputError: bad data (nothing is trained then).
         """
-        if self.encoders and isinstance(validation_data, (tuple, list)) and validation_data:
-            validation_data = (self.encode_inputs(validation_data[0]), *validation_data[1:])
-        return require_trainer(self).fit(
-            self.encode_inputs(x), y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-            initial_epoch=initial_epoch, validation_split=validation_split,
-            validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
-            sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps)
+        trainer = require_trainer(self)
+        with self._encoding(encoded):
+            if (isinstance(validation_data, (tuple, list)) and validation_data
+                    and not is_batch_source(validation_data)):
+                validation_data = (self.encode_inputs(validation_data[0]), *validation_data[1:])
+            return trainer.fit(
+                self.encode_inputs(x), y, batch_size=batch_size, epochs=epochs,
+                verbose=verbose, initial_epoch=initial_epoch, validation_split=validation_split,
+                validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
+                sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps)
 
     def evaluate(self, x, y=None, batch_size: int = 256, sample_weight=None, verbose: int = 0,
-                 callbacks=None, steps: Optional[int] = None) -> Dict[str, float]:
+                 callbacks=None, steps: Optional[int] = None,
+                 encoded: Optional[bool] = None) -> Dict[str, float]:
         """``{'loss': ..., <metric>: ...}`` over all rows of ``x`` (arrays with ``y``, or a
-        batch source with ``y=None``; ``steps`` batches of an iterable, default all)."""
-        return require_trainer(self).evaluate(self.encode_inputs(x), y, batch_size=batch_size,
-                                              sample_weight=sample_weight, verbose=verbose,
-                                              callbacks=callbacks, steps=steps)
+        batch source with ``y=None``; ``steps`` batches of an iterable, default all;
+        ``encoded`` as in :meth:`fit`)."""
+        trainer = require_trainer(self)
+        with self._encoding(encoded):
+            return trainer.evaluate(self.encode_inputs(x), y, batch_size=batch_size,
+                                    sample_weight=sample_weight, verbose=verbose,
+                                    callbacks=callbacks, steps=steps)
 
     def predict(self, x, batch_size: int = 256, callbacks=None,
-                steps: Optional[int] = None) -> np.ndarray:
+                steps: Optional[int] = None, encoded: Optional[bool] = None) -> np.ndarray:
         """Predictions as a float64 numpy array of shape (N, 1), as DeepCTR returns them
         (probabilities for ``task='binary'``). Runs in eval mode without autograd.
 
         ``x`` may be a batch source (a :class:`ctrkit.data.ParquetDataset`, an iterable of
-        ``x_batch`` or ``(x_batch, ...)``); rows come back in the order it yields them."""
+        ``x_batch`` or ``(x_batch, ...)``); rows come back in the order it yields them.
+        ``encoded`` as in :meth:`fit`: by default raw values when the model carries
+        vocabularies, ids otherwise."""
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        data = self.input_source(x, steps=steps)
-        try:
-            cbs = CallbackList(check_callbacks(callbacks))
-            cbs.set_model(self)
-            cbs.on_predict_begin()
-            logits = predict_logits(self, data, int(batch_size), cbs)
-            cbs.on_predict_end()
-        finally:
-            data.close()
+        with self._encoding(encoded):
+            data = self.input_source(x, steps=steps, encoded=encoded)
+            try:
+                cbs = CallbackList(check_callbacks(callbacks))
+                cbs.set_model(self)
+                cbs.on_predict_begin()
+                logits = predict_logits(self, data, int(batch_size), cbs)
+                cbs.on_predict_end()
+            finally:
+                data.close()
         return self.head.output(logits.double()).numpy().reshape(-1, 1)
 
-    def input_source(self, x, steps: Optional[int] = None):
-        """``x`` as a source of validated batches without labels (predict/explain)."""
-        return get_data_adapter(self, self.encode_inputs(x), need_y=False, steps=steps,
-                                what="x")
+    def input_source(self, x, steps: Optional[int] = None, encoded: Optional[bool] = None):
+        """``x`` as a source of validated batches without labels (predict/explain); the
+        caller closes it. ``encoded`` as in :meth:`fit`; a batch source is encoded batch by
+        batch as it is read, so read it inside ``with self._encoding(encoded):``."""
+        return get_data_adapter(self, self.encode_inputs(x, encoded), need_y=False,
+                                steps=steps, what="x")
 
     def example_batch(self, n: int = 2) -> Dict[str, torch.Tensor]:
         """A valid all-zeros batch of ``n`` rows (lengths 1), for summaries and tracing."""

@@ -239,7 +239,7 @@ class DIN(BaseModel):
         h = self.dnn(torch.cat(parts, dim=-1))
         return self.head(self.dnn_linear(h).squeeze(-1))
 
-    def explain(self, x, batch_size: int = 1024) -> np.ndarray:
+    def explain(self, x, batch_size: int = 1024, encoded: Optional[bool] = None) -> np.ndarray:
         """Attention weight of every history position for every row, shape (N, T).
 
         Padded positions (and rows without history) are exactly 0. Weights are the unit's raw
@@ -250,6 +250,8 @@ class DIN(BaseModel):
             x: inputs as for :meth:`predict` (arrays or a batch source such as a
                 :class:`ctrkit.data.ParquetDataset`).
             batch_size: rows per forward pass.
+            encoded: as for :meth:`predict` (None: raw values when the model carries
+                vocabularies, ids otherwise).
 
         Returns:
             float32 numpy array (N, T), T the history ``maxlen``.
@@ -260,20 +262,21 @@ class DIN(BaseModel):
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
         batch_size = int(batch_size)
-        data = self.input_source(x)  # arrays, or a batch source read batch by batch
-        was = self.training
-        self.eval()
-        out = []
-        try:
-            with torch.inference_mode(), frozen_weights():
-                for b in data.batches(batch_size):
-                    batch = b.x if self.device.type == "cpu" else {
-                        k: v.to(self.device) for k, v in b.x.items()}
-                    _, q, k_valid, rows, pos, t = self._embed_packed(batch, with_sparse=False)
-                    weights = self.attention.pool_packed(q, k_valid, rows, pos, t,
-                                                         return_weights=True)[1]
-                    out.append(weights.float().cpu())
-        finally:
-            self.train(was)
-            data.close()
-        return torch.cat(out).numpy()
+        with self._encoding(encoded):  # a batch source is encoded as it is read
+            data = self.input_source(x, encoded=encoded)  # arrays, or a batch source
+            was = self.training
+            self.eval()
+            out = []
+            try:
+                with torch.inference_mode(), frozen_weights():
+                    for b in data.batches(batch_size):
+                        batch = b.x if self.device.type == "cpu" else {
+                            k: v.to(self.device) for k, v in b.x.items()}
+                        _, q, k_valid, rows, pos, t = self._embed_packed(batch, with_sparse=False)
+                        weights = self.attention.pool_packed(q, k_valid, rows, pos, t,
+                                                             return_weights=True)[1]
+                        out.append(weights.float().cpu())
+            finally:
+                self.train(was)
+                data.close()
+            return torch.cat(out).numpy()
