@@ -203,8 +203,13 @@ def load_state_dict_checked(module: torch.nn.Module, state: Any, path: Path,
     """``module.load_state_dict(state, strict=True)``, with a SerializationError naming ``path``."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SerializationError(f"'{path}' is damaged: its {what} are not a dict of tensors.")
+    from .training.distributed import is_sharded
     try:
-        module.load_state_dict(state, strict=True)
+        if is_sharded(module):  # each rank copies its own shards out of the whole tables
+            from .training.torchrec_strategy import load_full_state_dict
+            load_full_state_dict(module, state)
+        else:
+            module.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise SerializationError(
             f"The {what} in '{path}' do not fit the model they describe (tampered file, or a "
@@ -265,8 +270,11 @@ def _encoder_class(type_name: Any, feature: str, path: Path) -> Any:
 
 
 # ----------------------------------------------------------------------------- save / load
-def model_payload(model: Any) -> Dict[str, Any]:
+def model_payload(model: Any, state: Optional[Dict[str, torch.Tensor]] = None
+                  ) -> Dict[str, Any]:
     """Everything needed to rebuild ``model`` and predict with it, as plain data + tensors.
+
+    ``state`` replaces ``model.state_dict()`` (e.g. the gathered state of sharded tables).
 
     Raises:
         SerializationError: a hyperparameter, feature or encoder cannot be saved as plain data,
@@ -299,13 +307,18 @@ def model_payload(model: Any) -> Dict[str, Any]:
         "format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
         "ctrkit_version": _ctrkit_version(), "torch_version": torch.__version__,
         "model": name, "hparams": hparams, "features": features, "encoders": encoders,
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().clone()
+                       for k, v in (model.state_dict() if state is None else state).items()},
         "rng_state": model.rng.get_state(),
     }
 
 
 def save_model(model: Any, path: PathLike) -> Path:
     """Write ``model`` to the single file ``path`` (atomically). See the module docstring.
+
+    A model whose tables are sharded over processes (``strategy='torchrec'``) is saved whole:
+    every rank must call ``save``; the shards are gathered and rank 0 writes the file, which
+    ``ctrkit.load`` reads on one process.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -314,7 +327,14 @@ def save_model(model: Any, path: PathLike) -> Path:
         SerializationError: something about the model cannot be saved as plain data (nothing is
             written then).
     """
-    return save_plain(model_payload(model), path)
+    from .training import distributed
+    if not distributed.is_sharded(model):
+        return save_plain(model_payload(model), path)
+    model_payload(model, {})  # check the plain data on every rank before the collective
+    state = distributed.model_state(model)
+    if state is None:  # not rank 0: it sent its shards
+        return Path(path)
+    return save_plain(model_payload(model, state), path)
 
 
 def load_model(path: PathLike, device: Any = None) -> Any:

@@ -1,7 +1,7 @@
 """Embedding tables keyed by table name, shared by every feature that maps to the same table."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, Mapping, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -20,7 +20,14 @@ class EmbeddingTables(nn.Module):
         table_of: feature name -> table name (defaults to each feature's ``embedding_name``).
         init_std: standard deviation of the normal initialisation.
 
-    Shapes: ``lookup(feature, ids)`` maps (B,) -> (B, E) and (B, T) -> (B, T, E).
+    Shapes: ``lookup(feature, ids)`` maps (B,) -> (B, E) and (B, T) -> (B, T, E);
+    ``lookup_many([(feature, ids), ...])`` does the same for several features at once, with one
+    lookup per table.
+
+    This is the one interface through which models read embeddings, so a strategy can move the
+    tables elsewhere: ``compile(strategy='torchrec')`` shards them across processes (see
+    :mod:`ctrkit.training.torchrec_strategy`) by attaching a backend with :meth:`attach`; the
+    lookups then go through it and the model's code is unchanged.
 
     Raises:
         ConfigError: two features mapped to one table declare different embedding_dim.
@@ -46,13 +53,68 @@ class EmbeddingTables(nn.Module):
                 specs[table] = (max(vocab, f.vocabulary_size), dim, first)
             else:
                 specs[table] = (f.vocabulary_size, f.embedding_dim, f.name)
+        #: table name -> (rows, embedding_dim), also once the tables live elsewhere.
+        self.specs: Dict[str, Tuple[int, int]] = {t: (v, d) for t, (v, d, _) in specs.items()}
         self.tables = nn.ModuleDict(
             {t: nn.Embedding(v, d) for t, (v, d, _) in specs.items()})
         for emb in self.tables.values():
             nn.init.normal_(emb.weight, mean=0.0, std=init_std)
+        #: a module ``{table: flat ids (N,)} -> {table: rows (N, E)}`` that serves the lookups
+        #: instead of ``tables`` (None: the local tables).
+        self.backend: Optional[nn.Module] = None
+
+    def attach(self, backend: nn.Module) -> None:
+        """Serve every lookup through ``backend`` from now on and drop the local tables.
+
+        ``backend({table: flat int64 ids})`` returns ``{table: (N, E) rows}`` for every table
+        it is given (a table may get 0 ids).
+        """
+        self.backend = backend
+        self.tables = nn.ModuleDict()
 
     def table(self, feature: str) -> nn.Embedding:
+        if self.backend is not None:
+            raise ConfigError(f"The embedding tables are served by {type(self.backend).__name__} "
+                              f"(a distributed strategy), so there is no local nn.Embedding for "
+                              f"feature '{feature}'; look ids up with lookup()/lookup_many().")
         return self.tables[self.table_of[feature]]
 
     def lookup(self, feature: str, ids: torch.Tensor) -> torch.Tensor:
+        if self.backend is not None:
+            return self.lookup_many([(feature, ids)])[0]
         return self.tables[self.table_of[feature]](ids)
+
+    def lookup_many(self, wanted: List[Tuple[str, torch.Tensor]]) -> List[torch.Tensor]:
+        """Embeddings of (feature, ids) pairs, with ONE lookup per table (the ids of all
+        features sharing a table are concatenated), so each table's backward builds one
+        gradient instead of one per feature. Same values as separate :meth:`lookup` calls.
+
+        Args:
+            wanted: (feature name, int64 ids of any shape S) pairs.
+
+        Returns:
+            one (*S, E) tensor per pair, in order.
+
+        Raises:
+            IndexError: an id outside its table (inputs are range-checked before this).
+        """
+        by_table: Dict[str, List[int]] = {}
+        for i, (name, _) in enumerate(wanted):
+            by_table.setdefault(self.table_of[name], []).append(i)
+        flat: Dict[str, torch.Tensor] = {}
+        for table, idx in by_table.items():
+            ids = [wanted[i][1] for i in idx]
+            flat[table] = (ids[0].reshape(-1) if len(ids) == 1
+                           else torch.cat([v.reshape(-1) for v in ids]))
+        if self.backend is not None:
+            rows = self.backend(flat)
+        else:
+            # index_select, not F.embedding: same rows, and its backward (an index_add into
+            # the dense gradient) is several times faster than embedding's sort-based one
+            rows = {t: self.tables[t].weight.index_select(0, v) for t, v in flat.items()}
+        out: List[Optional[torch.Tensor]] = [None] * len(wanted)
+        for table, idx in by_table.items():
+            emb = rows[table]
+            for i, part in zip(idx, emb.split([wanted[i][1].numel() for i in idx])):
+                out[i] = part.reshape(*wanted[i][1].shape, emb.shape[-1])
+        return out

@@ -49,22 +49,34 @@ from torch import nn
 
 from ..errors import ConfigError
 
-#: values of ``compile(strategy=...)``: None detects a torchrun launch, 'ddp' demands one.
-STRATEGIES = (None, "ddp")
+#: values of ``compile(strategy=...)``: None detects a torchrun launch, 'ddp' demands one,
+#: 'torchrec' (or a :class:`~ctrkit.training.torchrec_strategy.TorchRec`) shards the tables.
+STRATEGIES = (None, "ddp", "torchrec")
 
 _local_only = False
 
 
-def check_strategy(strategy: Any) -> Optional[str]:
-    """``strategy`` if it is one of :data:`STRATEGIES`.
+def check_strategy(strategy: Any) -> Any:
+    """``strategy`` if it is one of :data:`STRATEGIES` (``'torchrec'`` becomes ``TorchRec()``)
+    or a :class:`~ctrkit.training.torchrec_strategy.TorchRec`.
 
     Raises:
         ConfigError: any other value.
     """
+    from .torchrec_strategy import TorchRec  # no torchrec import: the options class only
+    if isinstance(strategy, TorchRec):
+        return strategy
+    if strategy == "torchrec":
+        return TorchRec()
     if strategy not in STRATEGIES:
-        raise ConfigError(f"strategy must be None (data-parallel when launched with torchrun) "
-                          f"or 'ddp', got {strategy!r}.")
+        raise ConfigError(f"strategy must be None (data-parallel when launched with torchrun), "
+                          f"'ddp' or 'torchrec' (sharded embedding tables), got {strategy!r}.")
     return strategy
+
+
+def is_sharded(model) -> bool:
+    """True when ``model``'s embedding tables live elsewhere (sharded by strategy='torchrec')."""
+    return getattr(getattr(model, "embeddings", None), "backend", None) is not None
 
 
 def launched_with_torchrun() -> bool:
@@ -107,7 +119,7 @@ def uses_ddp(model) -> bool:
     trainer = getattr(model, "trainer", None)
     if _local_only or trainer is None or world()[1] == 1:
         return False
-    return getattr(trainer, "strategy", None) == "ddp" or launched_with_torchrun()
+    return getattr(trainer, "strategy", None) is not None or launched_with_torchrun()
 
 
 def init_process_group(device: torch.device) -> None:
@@ -246,11 +258,20 @@ class DDPPlan(LocalPlan):
         self.steps = len(self.lo)
         self.local_rows = sum(lo[self.rank + 1] - lo[self.rank] for lo in self.lo)
         self.done = 0
+        self.ddp = self._wrap(trainer)
+
+    def _wrap(self, trainer) -> nn.Module:
+        """The module whose forward is one rank's training step (here: DDP over the model)."""
+        model = trainer.model
         kwargs = {"device_ids": [model.device.index]} if model.device.type == "cuda" else {}
         # Constructing DDP broadcasts rank 0's parameters and buffers: identical start.
         # Gradients as views of DDP's buckets: no second copy of the (dense) table gradients.
-        self.ddp = nn.parallel.DistributedDataParallel(_TrainStep(trainer),
-                                                       gradient_as_bucket_view=True, **kwargs)
+        return nn.parallel.DistributedDataParallel(_TrainStep(trainer),
+                                                   gradient_as_bucket_view=True, **kwargs)
+
+    def _synced_buffers(self) -> Iterator[torch.Tensor]:
+        """The buffers every rank must share (rank 0's are broadcast at each epoch end)."""
+        return self.trainer.model.buffers()
 
     def _check_same_data(self, n: int, label_sum: float) -> None:
         """Every rank must pass all the rows (the same ones): rows are split here, not by you."""
@@ -316,7 +337,7 @@ class DDPPlan(LocalPlan):
             col[positions] = torch.cat(parts)
             out[key] = col
         # Running statistics were updated by each rank's own batches; validate with rank 0's.
-        for buf in self.trainer.model.buffers():
+        for buf in self._synced_buffers():
             tmp = buf.detach().to(self.comm)
             torch.distributed.broadcast(tmp, 0)
             buf.data.copy_(tmp)
@@ -336,6 +357,39 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     out = t.to(comm).clone()
     dist.all_reduce(out)
     return out.to(t.device)
+
+
+class TorchRecPlan(DDPPlan):
+    """``W`` processes with the embedding tables sharded by TorchRec (see
+    :mod:`ctrkit.training.torchrec_strategy`); rows, losses, stops and gathered metrics as
+    :class:`DDPPlan`, the dense parameters through DDP, the tables through the shards."""
+
+    #: the prefix of the sharded collection's parameters and buffers in ``_TrainStep``
+    SHARDED = "model.embeddings.backend."
+
+    def _wrap(self, trainer) -> nn.Module:
+        from . import torchrec_strategy
+        model = trainer.model
+        torchrec_strategy.shard(trainer, trainer.strategy, model.device)
+        step = _TrainStep(trainer)
+        ignore = [k for k, _ in list(step.named_parameters()) + list(step.named_buffers())
+                  if k.startswith(self.SHARDED)]
+        nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            step, ignore)
+        kwargs = {"device_ids": [model.device.index]} if model.device.type == "cuda" else {}
+        return nn.parallel.DistributedDataParallel(step, gradient_as_bucket_view=True, **kwargs)
+
+    def _synced_buffers(self) -> Iterator[torch.Tensor]:
+        return (b for k, b in self.trainer.model.named_buffers()
+                if not k.startswith(self.SHARDED[len("model."):]))
+
+    def callbacks(self, callbacks: List[Any], verbose: int) -> Tuple[List[Any], int]:
+        # Callbacks that save the model gather the shards, a collective: they run on every
+        # rank (and write on rank 0 alone).
+        if self.rank == 0:
+            return callbacks, verbose
+        return [c for c in callbacks if not getattr(c, "rank_zero_only", False)
+                or getattr(c, "gathers_model", False)], 0
 
 
 def step_bounds(n: int, batch_size: int, world_size: int) -> List[List[int]]:
@@ -381,19 +435,24 @@ def all_gather_rows(local: torch.Tensor, counts: List[int], comm: torch.device
     return [b[:c].cpu() for b, c in zip(bufs, counts)]
 
 
-def gather_predictions(predict: Callable[[Any], Dict[str, torch.Tensor]], source
-                       ) -> Dict[str, torch.Tensor]:
+def gather_predictions(predict: Callable[[Any], Dict[str, torch.Tensor]], source,
+                       equal_batches: bool = False) -> Dict[str, torch.Tensor]:
     """Predict a contiguous shard of ``source`` per rank; every rank gets all rows, in order.
 
     Args:
         predict: ``source_shard -> {name: (rows,) CPU tensor}`` (logits, labels, ...).
         source: the :class:`~ctrkit.training.data_adapters.DataAdapter` to predict.
+        equal_batches: every rank must run the same number of batches (sharded tables look
+            ids up collectively): shards are padded to one size by repeating a row.
 
     Returns:
         each column over all rows, in their original order (rank 0's shard first).
     """
     rank, W = world()
-    mine = predict(source.shard(rank, W))
+    if equal_batches:
+        mine = _predict_equal_shard(predict, source, rank, W)
+    else:
+        mine = predict(source.shard(rank, W))
     dist = torch.distributed
     comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
         else torch.device("cpu")
@@ -402,11 +461,50 @@ def gather_predictions(predict: Callable[[Any], Dict[str, torch.Tensor]], source
     return {k: torch.cat(all_gather_rows(v, counts, comm)) for k, v in mine.items()}
 
 
+def _predict_equal_shard(predict, source, rank: int, world_size: int
+                         ) -> Dict[str, torch.Tensor]:
+    """``predict`` on this rank's contiguous part of ``source``, padded to ``ceil(n/W)`` rows
+    (the padding's outputs are dropped), so every rank runs the same batches.
+
+    Raises:
+        ConfigError: a source that cannot be indexed by row (not in memory).
+    """
+    if not getattr(source, "in_memory", False) or not hasattr(source, "subset"):
+        raise ConfigError(
+            f"predict/evaluate of a model with sharded tables (strategy='torchrec') needs "
+            f"in-memory input, so that every process runs the same number of batches; got "
+            f"{type(source).__name__}. Pass arrays/DataFrames, or save the model on every rank "
+            f"and predict with ctrkit.load(...) on one process.")
+    n = source.num_rows
+    lo, hi = n * rank // world_size, n * (rank + 1) // world_size
+    rows = torch.arange(lo, hi)
+    width = -(-n // world_size)
+    if len(rows) < width:
+        fill = rows[-1:] if len(rows) else torch.zeros(1, dtype=torch.long)
+        rows = torch.cat([rows, fill.expand(width - len(rows))])
+    return {k: v[:hi - lo] for k, v in predict(source.subset(rows)).items()}
+
+
 def _all_gather_ints(value: int, comm: torch.device) -> List[int]:
     t = torch.tensor([value], dtype=torch.int64, device=comm)
     bufs = [torch.empty_like(t) for _ in range(world()[1])]
     torch.distributed.all_gather(bufs, t)
     return [int(b.item()) for b in bufs]
+
+
+def model_state(model) -> Optional[dict]:
+    """``model.state_dict()`` as one process would hold it: with sharded tables, the shards
+    gathered (a collective: call it on every rank; ranks other than 0 get None)."""
+    if is_sharded(model):
+        from .torchrec_strategy import full_state_dict
+        return full_state_dict(model, _comm_device())
+    return model.state_dict()
+
+
+def _comm_device() -> torch.device:
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def plan(trainer, train, batch_size: int) -> LocalPlan:
@@ -419,11 +517,19 @@ def plan(trainer, train, batch_size: int) -> LocalPlan:
             that were given different training data.
     """
     strategy = getattr(trainer, "strategy", None)
+    if getattr(strategy, "name", None) == "torchrec":
+        return TorchRecPlan(trainer, train, batch_size)
+    if is_sharded(trainer.model):
+        raise ConfigError("This model's embedding tables were sharded by strategy='torchrec' "
+                          "and can only train that way; compile it with strategy='torchrec', "
+                          "or save it (on every rank) and ctrkit.load the file to get an "
+                          "unsharded model.")
     if strategy == "ddp" or (strategy is None and launched_with_torchrun()):
         return DDPPlan(trainer, train, batch_size)
     return LocalPlan(trainer, train, batch_size)
 
 
-__all__ = ["STRATEGIES", "DDPPlan", "LocalPlan", "all_gather_rows", "all_reduce_sum", "check_strategy",
-           "gather_predictions", "init_process_group", "is_rank_zero", "launched_with_torchrun",
-           "local", "plan", "step_bounds", "uses_ddp", "world"]
+__all__ = ["STRATEGIES", "DDPPlan", "LocalPlan", "TorchRecPlan", "all_gather_rows",
+           "all_reduce_sum", "check_strategy", "gather_predictions", "init_process_group",
+           "is_rank_zero", "is_sharded", "launched_with_torchrun", "local", "model_state", "plan",
+           "step_bounds", "uses_ddp", "world"]

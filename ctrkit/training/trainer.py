@@ -62,7 +62,8 @@ class Trainer:
         lr: learning rate (None: the optimizer's default).
         clipnorm: clip the global gradient norm to this value.
         gauc_group: feature whose ids group rows for group metrics such as ``gauc``.
-        strategy: None (data-parallel when launched with torchrun) or ``'ddp'``; see
+        strategy: None (data-parallel when launched with torchrun), ``'ddp'``, or
+            ``'torchrec'`` (sharded tables; :mod:`ctrkit.training.torchrec_strategy`); see
             :mod:`ctrkit.training.distributed`.
     """
 
@@ -85,7 +86,11 @@ class Trainer:
         if clipnorm is not None and not float(clipnorm) > 0:
             raise ConfigError(f"clipnorm must be > 0, got {clipnorm!r}.")
         self.clipnorm = None if clipnorm is None else float(clipnorm)
-        self.optimizer = create_optimizer(optimizer, model.parameters(), lr)
+        if getattr(self.strategy, "name", None) == "torchrec":  # fused embedding optimizer
+            from .torchrec_strategy import dense_optimizer
+            self.optimizer = dense_optimizer(self, optimizer, lr, self.clipnorm)
+        else:
+            self.optimizer = create_optimizer(optimizer, model.parameters(), lr)
         if isinstance(optimizer, torch.optim.Optimizer):
             own = {id(p) for p in model.parameters()}
             if not any(id(p) in own for g in optimizer.param_groups for p in g["params"]):
@@ -403,7 +408,8 @@ def predict_columns(model, data, batch_size: int, cbs: Optional[CallbackList] = 
         data = ArrayDataAdapter(data, None, None)
     if distributed.uses_ddp(model):
         return distributed.gather_predictions(
-            lambda shard: _predict_columns(model, shard, batch_size, cbs, test, store), data)
+            lambda shard: _predict_columns(model, shard, batch_size, cbs, test, store), data,
+            equal_batches=distributed.is_sharded(model))
     return _predict_columns(model, data, batch_size, cbs, test, store)
 
 

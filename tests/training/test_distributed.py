@@ -211,7 +211,7 @@ def test_strategy_is_checked_and_ddp_needs_a_launch(small_synthetic, monkeypatch
     import ctrkit
     x, y, features = small_synthetic
     model = ctrkit.build("din", features, dnn_hidden_units=(8,), att_hidden_size=(4,))
-    with pytest.raises(ConfigError, match=r"strategy must be None .* or 'ddp', got 'dp'"):
+    with pytest.raises(ConfigError, match=r"strategy must be None .*'ddp' or 'torchrec'.*got 'dp'"):
         model.compile("adam", strategy="dp")
     for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(k, raising=False)

@@ -171,26 +171,9 @@ class DIN(BaseModel):
         self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)  # torch default init
 
     def _lookup(self, wanted: List[Tuple[str, torch.Tensor]]) -> List[torch.Tensor]:
-        """Embeddings of (feature, ids) pairs, with ONE lookup per table (the ids of all
-        features sharing a table are concatenated), so each table's backward builds one
-        dense gradient instead of one per feature. Same values as separate lookups.
-
-        Raises:
-            IndexError: an id outside its table (inputs are range-checked before this).
-        """
-        by_table: Dict[str, List[int]] = {}
-        for i, (name, _) in enumerate(wanted):
-            by_table.setdefault(self.embeddings.table_of[name], []).append(i)
-        out: List[Optional[torch.Tensor]] = [None] * len(wanted)
-        for table, idx in by_table.items():
-            ids = [wanted[i][1] for i in idx]
-            flat = ids[0].reshape(-1) if len(ids) == 1 else torch.cat([v.reshape(-1) for v in ids])
-            # index_select, not F.embedding: same rows, and its backward (an index_add into
-            # the dense gradient) is several times faster than embedding's sort-based one
-            emb = self.embeddings.tables[table].weight.index_select(0, flat)
-            for i, part in zip(idx, emb.split([v.numel() for v in ids])):
-                out[i] = part.reshape(*wanted[i][1].shape, emb.shape[-1])
-        return out
+        """Embeddings of (feature, ids) pairs, one lookup per table (see
+        :meth:`~ctrkit.layers.embedding.EmbeddingTables.lookup_many`)."""
+        return self.embeddings.lookup_many(wanted)
 
     def _embed_packed(self, batch: Dict[str, torch.Tensor], with_sparse: bool = True):
         """Candidate embeddings and the VALID behaviours only: the (B, T) history is packed to

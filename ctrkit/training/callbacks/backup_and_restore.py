@@ -96,6 +96,9 @@ class BackupAndRestore(Callback):
         try:
             load_state_dict_checked(self.model, payload.get("state_dict"), self.path)
             self._optimizer().load_state_dict(payload["optimizer"])
+            if payload.get("embedding_optimizer") is not None:  # sharded tables' fused state
+                from ..torchrec_strategy import load_full_optimizer_state
+                load_full_optimizer_state(self.model, payload["embedding_optimizer"])
             rng = payload["rng"]
             self.model.rng.set_state(rng["model"])
             torch.set_rng_state(rng["torch"])
@@ -115,10 +118,21 @@ class BackupAndRestore(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         from ...persistence import _ctrkit_version, save_plain, to_plain
-        from ..distributed import is_rank_zero
+        from ..distributed import is_rank_zero, is_sharded, model_state
+        model = self.model
+        embedding_optimizer = None
+        if is_sharded(model):  # every rank sends its shards and their optimizer state
+            from ..torchrec_strategy import full_optimizer_state
+            state = model_state(model)
+            embedding_optimizer = full_optimizer_state(model, torch.device("cpu")
+                                                       if model.device.type == "cpu"
+                                                       else model.device)
+        else:
+            state = None
         if not is_rank_zero():  # under DDP rank 0 writes; every rank reads it on restart
             return
-        model = self.model
+        if state is None:
+            state = model.state_dict()
         rng = {"model": model.rng.get_state(), "torch": torch.get_rng_state(),
                "numpy": _numpy_state(), "cuda": None}
         if model.device.type == "cuda":
@@ -126,8 +140,9 @@ class BackupAndRestore(Callback):
         payload = {
             "format": BACKUP_FORMAT, "format_version": BACKUP_VERSION,
             "ctrkit_version": _ctrkit_version(), "epoch": int(epoch),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "state_dict": {k: v.detach().cpu().clone() for k, v in state.items()},
             "optimizer": to_plain(self._optimizer().state_dict(), "The optimizer state"),
+            "embedding_optimizer": embedding_optimizer,
             "rng": rng,
             "callbacks": {k: to_plain(c.state_dict(), f"The state of callback {k}")
                           for k, c in _keyed(self._callbacks).items()},

@@ -10,11 +10,15 @@ import torch
 from ...errors import CallbackError
 from ...persistence import save_plain
 from ...registry import CALLBACKS
+from ..distributed import is_rank_zero
 from .base import Callback
 from .monitor import Monitor
 
-def _cpu_state(model) -> Dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+def _cpu_state(model) -> Optional[Dict[str, torch.Tensor]]:
+    """The weights on the CPU; for sharded tables gathered (every rank; None but on rank 0)."""
+    from ..distributed import model_state
+    state = model_state(model)
+    return None if state is None else {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
 @CALLBACKS.register("model_checkpoint")
@@ -58,6 +62,7 @@ class ModelCheckpoint(Callback):
     """
 
     rank_zero_only = True  # prints/writes files: rank 0 alone under DDP
+    gathers_model = True   # ...but with sharded tables every rank sends its shards to rank 0
 
     def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
@@ -91,7 +96,7 @@ class ModelCheckpoint(Callback):
         path = self.format_path(epoch, logs)
         self._write(path, epoch, logs)
         self.saved.append(path)
-        if self.verbose:
+        if self.verbose and is_rank_zero():
             sys.stdout.write(f"Epoch {epoch + 1}: saved {path}\n")
 
     def format_path(self, epoch: int, logs: Dict[str, Any]) -> str:
@@ -110,7 +115,9 @@ class ModelCheckpoint(Callback):
     def _write(self, path: str, epoch: int, logs: Dict[str, Any]) -> None:
         """Write one checkpoint; both branches are atomic (temp file, then rename)."""
         if self.save_weights_only:
-            save_plain(_cpu_state(self.model), path)
+            state = _cpu_state(self.model)
+            if state is not None:
+                save_plain(state, path)
         else:
             self.model.save(path)  # one self-describing file: ctrkit.load(path) rebuilds it
 

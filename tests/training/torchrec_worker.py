@@ -1,0 +1,77 @@
+"""Run by tests/training/test_torchrec.py under torchrun: sharded fits, then per-rank files.
+
+Usage: python -m torch.distributed.run --nproc_per_node=2 ... torchrec_worker.py OUT_DIR BATCH
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+torch.set_num_threads(1)
+
+import ctrkit  # noqa: E402
+from ctrkit.callbacks import BackupAndRestore, Callback  # noqa: E402
+from ctrkit.training.torchrec_strategy import TorchRec, placement  # noqa: E402
+
+from torchrec_cases import EPOCHS, SHARDING, data, model_for  # noqa: E402
+
+
+class Crash(Callback):
+    """Raises at the end of one epoch (after BackupAndRestore wrote it): a killed run."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def main(out: Path, batch: int) -> None:
+    rank = int(os.environ["RANK"])
+    sys.stdout = open(out / f"stdout-{rank}.txt", "w")
+    xtr, ytr, xva, yva, features = data()
+    strategy = TorchRec(sharding=SHARDING)
+    for opt in ("sgd", "adagrad"):
+        model = model_for(features, opt, strategy)
+        hist = model.fit(xtr, ytr, batch_size=batch, epochs=EPOCHS, verbose=2,
+                         validation_data=(xva, yva))
+        backend = model.embeddings.backend
+        local = {t: [p.tensor.detach().clone() for p in st.local_shards()]
+                 for t, st in backend.sharded_state().items()}
+        model.save(out / f"{opt}.ctrkit")  # every rank gathers; rank 0 writes
+        pred = model.predict(xva, batch_size=batch)
+        torch.save({"local": local, "pred": torch.from_numpy(pred),
+                    "evaluate": model.evaluate(xva, yva, batch_size=batch)},
+                   out / f"{opt}-{rank}.pt")
+        json.dump({"history": hist.history, "placement": placement(backend)},
+                  open(out / f"{opt}-{rank}.json", "w"))
+    # BackupAndRestore: a run killed after epoch 1 and restarted ends like an uninterrupted one.
+    for name, crash in (("straight", None), ("resumed", 1)):
+        model = model_for(features, "adagrad", strategy)
+        cbs = [BackupAndRestore(out / "backup")]
+        if crash is not None:
+            try:
+                model.fit(xtr, ytr, batch_size=batch, epochs=EPOCHS + 1, verbose=0,
+                          callbacks=cbs + [Crash(crash)])
+            except KeyboardInterrupt:
+                pass
+            model = model_for(features, "adagrad", strategy)  # a new process would rebuild it
+        hist = model.fit(xtr, ytr, batch_size=batch, epochs=EPOCHS + 1, verbose=0, callbacks=cbs)
+        model.save(out / f"{name}.ctrkit")
+        json.dump(hist.history, open(out / f"{name}-{rank}.json", "w"))
+    sys.stdout.close()
+    torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("default")
+    main(Path(sys.argv[1]), int(sys.argv[2]))
