@@ -145,3 +145,20 @@ def test_nan_in_an_id_column_is_named_and_integral_floats_are_exact(tutorial):
     with pytest.raises(InputError, match=r"Feature 'user' has NaN \(a missing value\) at "
                                          r"row 1"):
         model.predict(nullable)
+
+
+def test_lists_tensors_and_series_give_the_same_predictions_without_warnings(tutorial):
+    import torch
+    x, y, features, _ = tutorial
+    model = ctrkit.build("din", features)
+    model.compile("adam", "binary_crossentropy", metrics=["auc"])
+    expected = model.predict(x)
+    variants = [{k: torch.as_tensor(v) for k, v in x.items()},
+                {k: np.asarray(v).tolist() for k, v in x.items()},
+                {k: pd.Series(list(v)) if np.ndim(v) == 2 else pd.Series(v) for k, v in x.items()}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for data in variants:
+            np.testing.assert_array_equal(model.predict(data), expected)
+            assert model.evaluate(data, torch.as_tensor(y)) == model.evaluate(x, y)
+        model.fit(variants[0], torch.as_tensor(y), batch_size=2, verbose=0)

@@ -200,3 +200,23 @@ def test_batch_sources_are_encoded_batch_by_batch_with_the_calls_switch(trained)
         assert logs == pytest.approx(model.evaluate(raw, y))
     finally:
         model.encoders = {}
+
+
+def test_parquet_histories_of_raw_values_use_their_tables_vocabulary(trained, tmp_path):
+    """A ragged hist_item column of raw values in a Parquet file is encoded with 'item''s
+    vocabulary (the encoders name only the candidate columns)."""
+    pytest.importorskip("pyarrow", reason="pyarrow (the ctrkit[parquet] extra) is not installed")
+    from ctrkit.data import ParquetDataset, write_parquet
+    model, log, x, y, encoders = trained
+    expected = model.predict(x)
+    raw = raw_inputs(log, x, encoders)
+    table = {k: (np.array([np.array(r, dtype=type(r[0]) if r else np.int64) for r in v] + [None],
+                          dtype=object)[:-1] if k.startswith("hist_") else np.asarray(v))
+             for k, v in raw.items()}
+    path = write_parquet(table, y, tmp_path / "raw.parquet", row_group_size=150)
+    model.encoders = {"user": encoders["user"], "item": encoders["item"],
+                      "cate": encoders["cate"]}
+    try:
+        np.testing.assert_array_equal(model.predict(ParquetDataset(path, label=None)), expected)
+    finally:
+        model.encoders = {}

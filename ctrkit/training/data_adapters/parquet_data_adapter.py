@@ -169,6 +169,12 @@ class ParquetDataAdapter(DataAdapter):
 
     # ------------------------------------------------------------------ schema
     def _encoded(self, name: str) -> bool:
+        """Whether ``name`` has a vocabulary: its embedding TABLE's (``hist_item`` uses
+        ``item``'s; see :mod:`ctrkit.vocabulary`). ``encode_inputs`` applies the call's
+        ``encoded=`` switch."""
+        vocabularies = getattr(self.model, "vocabularies", None)
+        if vocabularies is not None:
+            return name in vocabularies()
         return name in (getattr(self.model, "encoders", None) or {})
 
     def _check_schema(self, index: int, path: str) -> Dict[str, Any]:
