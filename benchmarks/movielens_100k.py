@@ -56,7 +56,9 @@ def auc(y, p):
 def run_one(variant, splits, features, seed, epochs, batch_size, lr, init_std):
     """Train one model; returns test metrics at the best validation epoch and the time."""
     name, hp = VARIANTS[variant]
-    model = ctrkit.build(name, features, seed=seed, init_std=init_std, **hp)
+    if init_std is not None:
+        hp = dict(hp, init_std=init_std)
+    model = ctrkit.build(name, features, seed=seed, **hp)
     model.compile("adam", "binary_crossentropy", lr=lr)
     (xtr, ytr), (xva, yva), (xte, yte) = splits["train"], splits["val"], splits["test"]
     best, best_state, best_epoch, secs = -1.0, None, 0, 0.0
@@ -92,8 +94,9 @@ def main(argv=None):
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--init-std", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=None, help="default: Adam's default")
+    p.add_argument("--init-std", type=float, default=None,
+                   help="std of the embeddings' init; default: the model's (0.05)")
     p.add_argument("--maxlen", type=int, default=20)
     p.add_argument("--embedding-dim", type=int, default=8)
     args = p.parse_args(argv)

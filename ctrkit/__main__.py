@@ -45,7 +45,7 @@ def train_and_evaluate(name: str, splits, features, *, epochs: int, batch_size: 
     """Build ``name``, fit on train (validating on val), score test. Returns (results, history)."""
     import ctrkit
     model = ctrkit.build(name, features, seed=seed, **hparams)
-    model.compile("adam", "binary_crossentropy", metrics=["auc"], lr=3e-3)
+    model.compile("adam", "binary_crossentropy", metrics=["auc"])  # defaults (docs/defaults.md)
     xtr, ytr = splits["train"]
     t0 = time.perf_counter()
     history = model.fit(xtr, ytr, batch_size=batch_size, epochs=epochs, verbose=verbose,
@@ -119,8 +119,7 @@ def main(argv: List[str] = None) -> int:
     histories = {}
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         res, histories[name] = train_and_evaluate(name, splits, features, epochs=epochs,
-                                                  batch_size=args.batch_size, seed=args.seed,
-                                                  init_std=0.05)
+                                                  batch_size=args.batch_size, seed=args.seed)
         print(f"{name:>6}: test AUC {res['auc']:.4f}  GAUC {res['gauc']:.4f}  "
               f"logloss {res['logloss']:.4f}  ({epochs} epochs in {res['seconds']:.1f}s)")
     try:

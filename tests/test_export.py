@@ -127,7 +127,7 @@ def test_dense_attention_equals_the_layer_in_eval(weight_norm):
     from ctrkit.export import dense_layers
     from ctrkit.models.din import AttentionPooling
     torch.manual_seed(0)
-    pool = AttentionPooling(6, (8, 4), "dice", weight_norm, init_std=0.3)
+    pool = AttentionPooling(6, (8, 4), "dice", weight_norm, init=0.3)
     pool.train()
     pool(torch.randn(16, 6), torch.randn(16, 5, 6), torch.rand(16, 5) < 0.6)  # move Dice stats
     pool.eval()

@@ -9,6 +9,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..features import DenseFeat, Feature
 from ..registry import LAYERS
+from .init import InitSpec, resolve_init
 
 
 @LAYERS.register("embedding_tables")
@@ -18,7 +19,8 @@ class EmbeddingTables(nn.Module):
     Args:
         features: the declarations (dense features are ignored).
         table_of: feature name -> table name (defaults to each feature's ``embedding_name``).
-        init_std: standard deviation of the normal initialisation.
+        init: how the rows start (see :mod:`ctrkit.layers.init`; None: the model's scheme,
+            default N(0, 0.05); a float: N(0, float)).
 
     Shapes: ``lookup(feature, ids)`` maps (B,) -> (B, E) and (B, T) -> (B, T, E);
     ``lookup_many([(feature, ids), ...])`` does the same for several features at once, with one
@@ -34,7 +36,7 @@ class EmbeddingTables(nn.Module):
     """
 
     def __init__(self, features: Iterable[Feature], table_of: Mapping[str, str] = None,
-                 init_std: float = 1e-4) -> None:
+                 init: InitSpec = None) -> None:
         super().__init__()
         specs: Dict[str, Tuple[int, int, str]] = {}
         self.table_of: Dict[str, str] = {}
@@ -57,8 +59,9 @@ class EmbeddingTables(nn.Module):
         self.specs: Dict[str, Tuple[int, int]] = {t: (v, d) for t, (v, d, _) in specs.items()}
         self.tables = nn.ModuleDict(
             {t: nn.Embedding(v, d) for t, (v, d, _) in specs.items()})
+        initializer = resolve_init(init)
         for emb in self.tables.values():
-            nn.init.normal_(emb.weight, mean=0.0, std=init_std)
+            initializer.embedding_(emb.weight)
         #: a module ``{table: flat ids (N,)} -> {table: rows (N, E)}`` that serves the lookups
         #: instead of ``tables`` (None: the local tables).
         self.backend: Optional[nn.Module] = None

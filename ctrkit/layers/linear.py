@@ -8,6 +8,7 @@ from torch import nn
 
 from ..features import DenseFeat, Feature, VarLenSparseFeat
 from ..registry import LAYERS
+from .init import InitSpec, resolve_init
 from .pooling import masked_pool, sequence_mask
 
 
@@ -23,14 +24,15 @@ class LinearLogit(nn.Module):
     Args:
         features: the features of the linear part.
         table_of: feature name -> table name (default: each feature's ``embedding_name``).
-        init_std: std of the normal initialisation.
+        init: how the weights start (see :mod:`ctrkit.layers.init`; None: the model's scheme,
+            default zeros; a float: DeepCTR's N(0, float)).
         l2_reg: strength of the L2 penalty on all linear weights (``l2_reg_linear``).
 
     Shapes: ``forward(batch)`` -> (B,).
     """
 
     def __init__(self, features: Sequence[Feature], table_of: Optional[Mapping[str, str]] = None,
-                 init_std: float = 1e-4, l2_reg: float = 0.0) -> None:
+                 init: InitSpec = None, l2_reg: float = 0.0) -> None:
         super().__init__()
         self.sparse = [f for f in features if not isinstance(f, DenseFeat)]
         self.dense = [f for f in features if isinstance(f, DenseFeat)]
@@ -43,8 +45,9 @@ class LinearLogit(nn.Module):
         self.tables = nn.ModuleDict({t: nn.Embedding(v, 1) for t, v in vocab.items()})
         dense_dim = sum(f.dimension for f in self.dense)
         self.dense_weight = nn.Linear(dense_dim, 1, bias=False) if dense_dim else None
+        initializer = resolve_init(init)
         for p in self.parameters():
-            nn.init.normal_(p, mean=0.0, std=init_std)
+            initializer.linear_(p)
         self.l2_reg = float(l2_reg)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:

@@ -9,6 +9,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..registry import LAYERS
 from .activations import activation_takes_mask, create_activation
+from .init import InitSpec, resolve_init
 
 
 @LAYERS.register("mlp")
@@ -23,15 +24,16 @@ class MLP(nn.Module):
         use_bn: batch-normalise each layer's pre-activation.
         l2_reg: strength of the L2 penalty on the weight matrices (not biases), returned by
             :meth:`l2_penalty` and added to the training loss by the trainer.
-        init_std: std of the normal initialisation of the weight matrices (DeepCTR's
-            scheme; biases keep torch's default initialisation).
+        init: how the layers start (see :mod:`ctrkit.layers.init`): an Initializer or scheme
+            name; None: the scheme of the model being built (default ``'ctrkit'``:
+            He-uniform weights, zero biases); a float: DeepCTR's N(0, float) weights.
 
     Shapes: (N, input_dim) -> (N, hidden_units[-1]).
     """
 
     def __init__(self, input_dim: int, hidden_units: Sequence[int], activation: Union[str, type, nn.Module] = "relu",
                  dropout: float = 0.0, use_bn: bool = False, l2_reg: float = 0.0,
-                 init_std: float = 1e-4) -> None:
+                 init: InitSpec = None) -> None:
         super().__init__()
         hidden_units = list(hidden_units)
         if not hidden_units or any(int(h) < 1 for h in hidden_units):
@@ -48,8 +50,9 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.l2_reg = float(l2_reg)
         self.output_dim = dims[-1]
-        for lin in self.linears:  # biases keep torch's default init, as in DeepCTR
-            nn.init.normal_(lin.weight, mean=0.0, std=init_std)
+        initializer = resolve_init(init)
+        for lin in self.linears:
+            initializer.hidden_(lin)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         for i, lin in enumerate(self.linears):

@@ -19,6 +19,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
 from ..layers.embedding import EmbeddingTables
+from ..layers.init import _CURRENT as _INIT_SCOPE, Initializer, create_initializer
 from ..layers.head import PredictionHead, check_task
 from ..layers.pooling import masked_pool, sequence_mask
 from ..training.callbacks import CallbackList, History, check_callbacks
@@ -54,7 +55,14 @@ class BaseModel(nn.Module):
         l2_reg_embedding: strength of the embedding regularizer.
         embedding_regularizer: name in the regularizer registry (``'l2'``: whole-table L2 each
             step, DeepCTR's behaviour) or a Regularizer instance.
-        init_std: std of the normal initialisation of embeddings and weights.
+        init: initialisation scheme, a name in the initializer registry (``'ctrkit'``, the
+            default: embeddings N(0, 0.05), He/Glorot dense layers; ``'deepctr'``:
+            DeepCTR-Torch's N(0, 1e-4) everywhere) or an Initializer; see
+            :mod:`ctrkit.layers.init`. ``self.initializer`` holds it; layers built inside the
+            model's ``__init__`` use it.
+        init_std: std of the embeddings' normal initialisation (DeepCTR's meaning; in the
+            ``'deepctr'`` scheme also of the wide and hidden weights); None: the scheme's
+            default.
         seed: makes construction and training reproducible, without touching the global RNG.
         device: ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'``.
         table_of: feature name -> embedding table, overriding ``embedding_name``.
@@ -84,12 +92,14 @@ class BaseModel(nn.Module):
             params.update(extra)
             seed = params.get("seed", 1024)
             object.__setattr__(self, "_ctrkit_in_init", True)
+            scope = _INIT_SCOPE.set(None)  # BaseModel.__init__ sets the model's scheme
             try:
                 with torch.random.fork_rng(devices=[]):
                     # seed=None: fresh random weights (the global RNG state is still restored)
                     torch.manual_seed(int(seed) if seed is not None else torch.seed())
                     init(self, *args, **kw)
             finally:
+                _INIT_SCOPE.reset(scope)
                 object.__setattr__(self, "_ctrkit_in_init", False)
             first = next(iter(params))
             self.hparams = {k: v for k, v in params.items() if k != first}
@@ -99,21 +109,24 @@ class BaseModel(nn.Module):
 
     def __init__(self, features: Sequence[Feature], *, task: str = "binary",
                  l2_reg_embedding: float = 1e-6, embedding_regularizer: Any = "l2",
-                 init_std: float = 1e-4, seed: Optional[int] = 1024, device: Any = "cpu",
-                 table_of: Optional[Dict[str, str]] = None) -> None:
+                 init_std: Optional[float] = None, seed: Optional[int] = 1024, device: Any = "cpu",
+                 table_of: Optional[Dict[str, str]] = None, init: Any = "ctrkit") -> None:
         super().__init__()
         self.features: List[Feature] = validate_features(features)
         self.task = check_task(task)
         if float(l2_reg_embedding) < 0:
             raise ConfigError(f"l2_reg_embedding must be >= 0, got {l2_reg_embedding!r}.")
-        if not float(init_std) >= 0:
-            raise ConfigError(f"init_std must be >= 0, got {init_std!r}.")
         self.device = resolve_device(device)
         self.seed = seed
         self.rng = torch.Generator()
         self.rng.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2 ** 62))
-        self.init_std = float(init_std)
-        self.embeddings = EmbeddingTables(self._sorted(self.features), table_of, self.init_std)
+        #: how every parameter starts (layers built in ``__init__`` follow it).
+        self.initializer: Initializer = create_initializer(init, init_std)
+        #: the embeddings' std (the value in effect, also when ``init_std`` was None).
+        self.init_std = self.initializer.init_std
+        if self.__dict__.get("_ctrkit_in_init"):  # the wrapper resets it after __init__
+            _INIT_SCOPE.set(self.initializer)
+        self.embeddings = EmbeddingTables(self._sorted(self.features), table_of, self.initializer)
         self.regularizer = create_regularizer(embedding_regularizer, float(l2_reg_embedding))
         self.head = PredictionHead(self.task)
         self.trainer: Optional[Trainer] = None

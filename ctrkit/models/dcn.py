@@ -129,10 +129,10 @@ class DCNv2(EmbeddingMLP):
                  dnn_hidden_units: Sequence[int] = (128, 128),
                  dnn_activation: Union[str, type] = "relu", dnn_dropout: float = 0.0,
                  dnn_use_bn: bool = False, l2_reg_cross: float = 1e-5, l2_reg_dnn: float = 0.0,
-                 l2_reg_embedding: float = 1e-5, init_std: float = 1e-4,
+                 l2_reg_embedding: float = 1e-5, init_std: Optional[float] = None,
                  seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, share_history_embeddings: bool = True,
-                 embedding_regularizer: Any = "l2") -> None:
+                 embedding_regularizer: Any = "l2", init: Any = "ctrkit") -> None:
         if model_structure not in STRUCTURES:
             raise ConfigError(f"model_structure must be one of {list(STRUCTURES)}, got "
                               f"{model_structure!r}.")
@@ -143,7 +143,7 @@ class DCNv2(EmbeddingMLP):
         # the MLP is (re)built below for its real input width
         super().__init__(dnn_feature_columns, units or (1,), dnn_activation, dnn_dropout,
                          dnn_use_bn, l2_reg_dnn, l2_reg_embedding, init_std, seed, task, device,
-                         gpus, share_history_embeddings, embedding_regularizer)
+                         gpus, share_history_embeddings, embedding_regularizer, init)
         d = self.field_dim + self.dense_dim
         self.cross = CrossNetwork(d, cross_num, cross_parameterization
                                   or self.default_parameterization, low_rank, l2_reg_cross)
@@ -151,14 +151,14 @@ class DCNv2(EmbeddingMLP):
         self.use_dnn = bool(units)
         if self.use_dnn:
             self.dnn = MLP(d, units, dnn_activation, dnn_dropout, dnn_use_bn, l2_reg_dnn,
-                           self.init_std)
+                           self.initializer)
         else:
             del self.dnn
         parallel = model_structure == "parallel" or not self.use_dnn or not cross_num
         out_dim = ((d if cross_num else 0) + (units[-1] if units else 0)) if parallel else units[-1]
         self.parallel = parallel
         self.dnn_linear = nn.Linear(out_dim, 1, bias=False)
-        nn.init.normal_(self.dnn_linear.weight, mean=0.0, std=self.init_std)
+        self.initializer.output_(self.dnn_linear)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch`` of B rows -> logits (B,)."""

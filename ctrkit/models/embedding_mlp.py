@@ -73,7 +73,10 @@ class EmbeddingMLP(BaseModel):
         l2_reg_embedding: L2 strength on the embeddings (MBA's λ with ``embedding_regularizer='mba'``).
         embedding_regularizer: ``'l2'`` (whole table, every step), ``'mba'`` (mini-batch aware)
             or a :class:`~ctrkit.regularizers.Regularizer`.
-        init_std: standard deviation of the normal initialisation.
+        init: initialisation scheme (``'ctrkit'``, default, or ``'deepctr'``); see
+            :mod:`ctrkit.layers.init` and docs/defaults.md.
+        init_std: std of the embeddings' normal initialisation (DeepCTR's meaning);
+            None: the scheme's default (0.05 for ``'ctrkit'``, 1e-4 for ``'deepctr'``).
         seed: seeds construction and training (without touching the global RNG).
         task: ``'binary'`` or ``'regression'``.
         device: where the model lives.
@@ -87,17 +90,17 @@ class EmbeddingMLP(BaseModel):
                  dnn_hidden_units: Sequence[int] = (256, 128),
                  dnn_activation: Union[str, type] = "relu", dnn_dropout: float = 0.0,
                  dnn_use_bn: bool = False, l2_reg_dnn: float = 0.0,
-                 l2_reg_embedding: float = 1e-6, init_std: float = 1e-4,
+                 l2_reg_embedding: float = 1e-6, init_std: Optional[float] = None,
                  seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, share_history_embeddings: bool = True,
-                 embedding_regularizer: Any = "l2") -> None:
+                 embedding_regularizer: Any = "l2", init: Any = "ctrkit") -> None:
         if gpus is not None:
             raise ConfigError("gpus is not supported; pass device='cuda:N'.")
         features = validate_features(dnn_feature_columns)
         table_of = shared_history_tables(features) if share_history_embeddings else {}
         super().__init__(features, task=task, l2_reg_embedding=l2_reg_embedding,
                          embedding_regularizer=embedding_regularizer, init_std=init_std,
-                         seed=seed, device=device, table_of=table_of)
+                         seed=seed, device=device, table_of=table_of, init=init)
         self.table_of = table_of
         self.sparse = self.features_of(SparseFeat)
         self.sequences = self.features_of(VarLenSparseFeat)
@@ -112,9 +115,9 @@ class EmbeddingMLP(BaseModel):
     def build_dnn(self, input_dim: int) -> None:
         """(Re)build the deep tower ``MLP -> Linear(., 1)`` for an input of ``input_dim``."""
         units, act, dropout, use_bn, l2 = self._dnn_args
-        self.dnn = MLP(input_dim, units, act, dropout, use_bn, l2, self.init_std)
+        self.dnn = MLP(input_dim, units, act, dropout, use_bn, l2, self.initializer)
         self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)
-        nn.init.normal_(self.dnn_linear.weight, mean=0.0, std=self.init_std)
+        self.initializer.output_(self.dnn_linear)
 
     def field_embeddings(self, batch: Dict[str, torch.Tensor]) -> List[torch.Tensor]:
         """One (B, E_f) vector per field: sparse embeddings, then pooled sequences."""

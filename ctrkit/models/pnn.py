@@ -34,17 +34,17 @@ class PNN(EmbeddingMLP):
                  dnn_hidden_units: Sequence[int] = (256, 128),
                  dnn_activation: Union[str, type] = "relu", dnn_dropout: float = 0.0,
                  dnn_use_bn: bool = False, l2_reg_dnn: float = 0.0,
-                 l2_reg_embedding: float = 1e-6, init_std: float = 1e-4,
+                 l2_reg_embedding: float = 1e-6, init_std: Optional[float] = None,
                  seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, use_inner: bool = True, use_outter: bool = False,
                  share_history_embeddings: bool = True,
-                 embedding_regularizer: Any = "l2") -> None:
+                 embedding_regularizer: Any = "l2", init: Any = "ctrkit") -> None:
         if not use_inner or use_outter:
             raise ConfigError("PNN implements the inner product only: use use_inner=True, "
                               "use_outter=False.")
         super().__init__(dnn_feature_columns, dnn_hidden_units, dnn_activation, dnn_dropout,
                          dnn_use_bn, l2_reg_dnn, l2_reg_embedding, init_std, seed, task, device,
-                         gpus, share_history_embeddings, embedding_regularizer)
+                         gpus, share_history_embeddings, embedding_regularizer, init)
         self.check_equal_dims("PNN")
         self.product = InnerProduct(len(self.fields))
         self.build_dnn(self.field_dim + self.product.num_pairs + self.dense_dim)

@@ -30,15 +30,15 @@ class WDL(EmbeddingMLP):
                  dnn_hidden_units: Sequence[int] = (256, 128),
                  dnn_activation: Union[str, type] = "relu", dnn_dropout: float = 0.0,
                  dnn_use_bn: bool = False, l2_reg_linear: float = 1e-5, l2_reg_dnn: float = 0.0,
-                 l2_reg_embedding: float = 1e-6, init_std: float = 1e-4,
+                 l2_reg_embedding: float = 1e-6, init_std: Optional[float] = None,
                  seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, share_history_embeddings: bool = True,
-                 embedding_regularizer: Any = "l2") -> None:
+                 embedding_regularizer: Any = "l2", init: Any = "ctrkit") -> None:
         super().__init__(dnn_feature_columns, dnn_hidden_units, dnn_activation, dnn_dropout,
                          dnn_use_bn, l2_reg_dnn, l2_reg_embedding, init_std, seed, task, device,
-                         gpus, share_history_embeddings, embedding_regularizer)
+                         gpus, share_history_embeddings, embedding_regularizer, init)
         wide = resolve_features(self.features, linear_feature_columns, "linear_feature_columns")
-        self.linear = LinearLogit(self._sorted(wide), self.table_of, self.init_std, l2_reg_linear)
+        self.linear = LinearLogit(self._sorted(wide), self.table_of, self.initializer, l2_reg_linear)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch`` of B rows -> logits (B,)."""

@@ -95,8 +95,8 @@ def test_dice_statistics_come_from_valid_positions_only():
 
 def test_attention_unit_statistics_ignore_padding():
     torch.manual_seed(2)
-    pool = AttentionPooling(4, (8, 4), "dice", weight_normalization=False, init_std=0.3)
-    other = AttentionPooling(4, (8, 4), "dice", weight_normalization=False, init_std=0.3)
+    pool = AttentionPooling(4, (8, 4), "dice", weight_normalization=False, init=0.3)
+    other = AttentionPooling(4, (8, 4), "dice", weight_normalization=False, init=0.3)
     other.load_state_dict(pool.state_dict())
     q, keys = torch.randn(3, 4), torch.randn(3, 5, 4)
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]]).bool()
@@ -214,8 +214,8 @@ def test_rows_without_history_give_finite_predictions(lengths, norm, train_mode)
 def _fused_vs_plain(emb_dim, hidden, b, m, seed, act, dtype):
     """Outputs and gradients (q, k, every parameter) of the fused and the plain unit."""
     torch.manual_seed(seed)
-    fused = LocalActivationUnit(emb_dim, hidden, act, init_std=0.5, fused=True).to(dtype)
-    plain = LocalActivationUnit(emb_dim, hidden, act, init_std=0.5, fused=False).to(dtype)
+    fused = LocalActivationUnit(emb_dim, hidden, act, init=0.5, fused=True).to(dtype)
+    plain = LocalActivationUnit(emb_dim, hidden, act, init=0.5, fused=False).to(dtype)
     for lin in fused.linears:  # non-zero biases too
         torch.nn.init.normal_(lin.bias)
     plain.load_state_dict(fused.state_dict())

@@ -17,6 +17,7 @@ from torch import nn
 from ...registry import LAYERS
 from ...layers.activations import create_activation
 from ...layers.frozen import derived
+from ...layers.init import InitSpec, resolve_init
 
 
 @LAYERS.register("din_local_activation_unit")
@@ -28,7 +29,8 @@ class LocalActivationUnit(nn.Module):
         hidden_units: widths of the MLP (paper/DeepCTR default (64, 16)).
         activation: activation name or module class (default Dice).
         dropout: dropout after each hidden layer.
-        init_std: std of the weight initialisation.
+        init: how the weights start (see :mod:`ctrkit.layers.init`; None: the model's
+            scheme; a float: DeepCTR's N(0, float) hidden weights).
         fused: use the split-weight identity (exact); False evaluates the plain concat.
 
     Shapes: ``forward(q (N, E), k (N, E)) -> (N,)`` for N (query, key) pairs;
@@ -37,7 +39,7 @@ class LocalActivationUnit(nn.Module):
 
     def __init__(self, emb_dim: int, hidden_units: Sequence[int] = (64, 16),
                  activation: Union[str, type] = "dice", dropout: float = 0.0,
-                 init_std: float = 1e-4, fused: bool = True) -> None:
+                 init: InitSpec = None, fused: bool = True) -> None:
         super().__init__()
         from ...errors import ConfigError
         hidden_units = list(hidden_units)
@@ -51,10 +53,10 @@ class LocalActivationUnit(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.out = nn.Linear(dims[-1], 1)
         self.fused = fused
-        # Hidden weights ~ N(0, init_std); biases and the output layer keep torch's default
-        # initialisation (DeepCTR's scheme, so ported models start where they did).
+        initializer = resolve_init(init)
         for lin in self.linears:
-            nn.init.normal_(lin.weight, mean=0.0, std=init_std)
+            initializer.hidden_(lin)
+        initializer.output_(self.out)
 
     def _first_layer_weight(self) -> torch.Tensor:
         """(3E, H1) weight of the first layer over ``[k, q⊙k, q]``: since
@@ -183,10 +185,9 @@ class AttentionPooling(nn.Module):
 
     def __init__(self, emb_dim: int, hidden_units: Sequence[int] = (64, 16),
                  activation: Union[str, type] = "dice", weight_normalization: bool = False,
-                 dropout: float = 0.0, init_std: float = 1e-4, fused: bool = True) -> None:
+                 dropout: float = 0.0, init: InitSpec = None, fused: bool = True) -> None:
         super().__init__()
-        self.unit = LocalActivationUnit(emb_dim, hidden_units, activation, dropout, init_std,
-                                        fused)
+        self.unit = LocalActivationUnit(emb_dim, hidden_units, activation, dropout, init, fused)
         self.weight_normalization = bool(weight_normalization)
 
     def forward(self, q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,

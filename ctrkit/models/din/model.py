@@ -115,7 +115,10 @@ class DIN(BaseModel):
         l2_reg_embedding: L2 strength on the embeddings (MBA's λ with ``embedding_regularizer='mba'``).
         embedding_regularizer: ``'l2'`` (whole table, every step), ``'mba'`` (mini-batch aware)
             or a :class:`~ctrkit.regularizers.Regularizer`.
-        init_std: standard deviation of the normal initialisation.
+        init: initialisation scheme (``'ctrkit'``, default, or ``'deepctr'``); see
+            :mod:`ctrkit.layers.init` and docs/defaults.md.
+        init_std: std of the embeddings' normal initialisation (DeepCTR's meaning);
+            None: the scheme's default (0.05 for ``'ctrkit'``, 1e-4 for ``'deepctr'``).
         seed: seeds construction and training (without touching the global RNG).
         task: ``'binary'`` or ``'regression'``.
         device: where the model lives.
@@ -134,10 +137,11 @@ class DIN(BaseModel):
                  att_activation: Union[str, type] = "dice",
                  att_weight_normalization: bool = False, l2_reg_dnn: float = 0.0,
                  l2_reg_embedding: float = 1e-6, dnn_dropout: float = 0.0,
-                 init_std: float = 1e-4, seed: Optional[int] = 1024, task: str = "binary",
+                 init_std: Optional[float] = None, seed: Optional[int] = 1024, task: str = "binary",
                  device: Any = "cpu", gpus: Any = None,
                  share_history_embeddings: bool = True, fused_attention: bool = True,
-                 embedding_regularizer: Any = "l2", packed_lookup: bool = True) -> None:
+                 embedding_regularizer: Any = "l2", packed_lookup: bool = True,
+                 init: Any = "ctrkit") -> None:
         if gpus is not None:
             raise ConfigError("gpus is not supported; pass device='cuda:N', or launch with "
                               "torchrun for data parallelism.")
@@ -150,7 +154,7 @@ class DIN(BaseModel):
                     table_of[s.name] = x.embedding_name
         super().__init__(features, task=task, l2_reg_embedding=l2_reg_embedding,
                          embedding_regularizer=embedding_regularizer, init_std=init_std,
-                         seed=seed, device=device, table_of=table_of)
+                         seed=seed, device=device, table_of=table_of, init=init)
         self.pairs = pairs
         self.packed_lookup = bool(packed_lookup)
         self.history_feature_list = [x.name for x, _ in pairs]
@@ -161,14 +165,15 @@ class DIN(BaseModel):
         self.dense = self.features_of(DenseFeat)
         att_dim = sum(x.embedding_dim for x, _ in pairs)
         self.attention = AttentionPooling(att_dim, att_hidden_size, att_activation,
-                                          att_weight_normalization, init_std=init_std,
+                                          att_weight_normalization, init=self.initializer,
                                           fused=fused_attention)
         dnn_in = (sum(f.embedding_dim for f in self.sparse)
                   + sum(f.embedding_dim for f in self.other_sequences)
                   + att_dim + sum(f.dimension for f in self.dense))
         self.dnn = MLP(dnn_in, dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn,
-                       l2_reg_dnn, init_std)
-        self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)  # torch default init
+                       l2_reg_dnn, self.initializer)
+        self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)
+        self.initializer.output_(self.dnn_linear)
 
     def _lookup(self, wanted: List[Tuple[str, torch.Tensor]]) -> List[torch.Tensor]:
         """Embeddings of (feature, ids) pairs, one lookup per table (see

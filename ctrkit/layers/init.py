@@ -1,0 +1,219 @@
+"""How parameters start: one place that every model and layer asks.
+
+An :class:`Initializer` initialises parameters by their *role* in the network, so a layer
+says what a weight is for and the scheme decides how it starts:
+
+============  =======================================================  ===================
+role          what it is                                               ``'ctrkit'`` scheme
+============  =======================================================  ===================
+embedding     rows of an embedding table (one vector per id)           N(0, 0.05)
+linear        per-id scalar weights and dense weights of a wide part   zeros
+hidden        a dense layer followed by a nonlinearity (MLP layers)    He-uniform, bias 0
+output        a dense layer whose output is a logit or a score         Glorot-uniform, bias 0
+weight        any other weight matrix (a plug-in's own parameters)     Glorot-uniform
+============  =======================================================  ===================
+
+Two schemes are registered (``ctrkit.build(name, features, init=...)``):
+
+- ``'ctrkit'`` (default): the table above. Under a mean-reduced loss every parameter's first
+  Adam step is a real step (gradients well above Adam's eps); see ``docs/defaults.md`` for
+  the measurements behind each choice.
+- ``'deepctr'``: DeepCTR-Torch 0.3's scheme, for ported runs that want its numbers: embeddings,
+  wide weights and hidden weights N(0, init_std) with init_std = 1e-4 unless given; biases and
+  output layers keep torch's default initialisation (DeepCTR-Torch's ``dnn_linear`` and
+  attention output layer are plain ``nn.Linear``).
+
+``init_std`` (DeepCTR's argument, documented there as "the initialize std of embedding
+vector") sets the std of the embeddings in either scheme; in ``'deepctr'`` it also sets the
+wide and hidden weights' std, as DeepCTR-Torch's models pass it on to their DNN.
+
+A model plug-in gets this for free: layers built inside a model's ``__init__`` (MLP,
+EmbeddingTables, LinearLogit, DIN's attention) use the model's scheme. For its own parameters
+a plug-in calls ``self.initializer.output_(linear)``, ``.hidden_(linear)``, ``.weight_(tensor)``
+or ``.embedding_(tensor)``.
+
+Example:
+    >>> from torch import nn
+    >>> init = create_initializer("ctrkit")
+    >>> lin = nn.Linear(8, 4); init.hidden_(lin); float(lin.bias.abs().sum())
+    0.0
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+from typing import Iterator, Optional, Union
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+
+#: initialisation schemes by name (``'ctrkit'``, ``'deepctr'``).
+INITIALIZERS = Registry("initializer")
+
+#: std of the embedding rows in the ``'ctrkit'`` scheme (see docs/defaults.md).
+DEFAULT_EMBEDDING_STD = 0.05
+#: std of everything in DeepCTR-Torch's scheme (its ``init_std`` default).
+DEEPCTR_STD = 1e-4
+
+
+class Initializer:
+    """Base class: initialise a parameter by its role (methods work in place, no autograd).
+
+    Args:
+        init_std: std of the normal initialisation of embedding rows; None: the scheme's
+            default.
+
+    Raises:
+        ConfigError: a negative or non-finite ``init_std``.
+    """
+
+    #: the scheme's registered name.
+    name = "base"
+    #: embedding std used when ``init_std`` is None.
+    default_std = DEFAULT_EMBEDDING_STD
+
+    def __init__(self, init_std: Optional[float] = None) -> None:
+        if init_std is not None:
+            if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or not (
+                    math.isfinite(float(init_std)) and float(init_std) >= 0):
+                raise ConfigError(f"init_std must be a finite number >= 0 (the std of the "
+                                  f"embeddings' normal initialisation) or None for the "
+                                  f"'{self.name}' scheme's default, got {init_std!r}.")
+        self.init_std = self.default_std if init_std is None else float(init_std)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(init_std={self.init_std!r})"
+
+    @torch.no_grad()
+    def embedding_(self, weight: torch.Tensor) -> None:
+        """Rows of an embedding table (V, E): N(0, init_std)."""
+        nn.init.normal_(weight, mean=0.0, std=self.init_std)
+
+    @torch.no_grad()
+    def linear_(self, weight: torch.Tensor) -> None:  # pragma: no cover - abstract
+        """Weights of a linear ("wide") logit: per-id scalars (V, 1) and dense weights."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def hidden_(self, layer: nn.Linear) -> None:  # pragma: no cover - abstract
+        """A dense layer followed by a nonlinearity."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def output_(self, layer: nn.Linear) -> None:  # pragma: no cover - abstract
+        """A dense layer producing a logit or a score (no nonlinearity after it)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def weight_(self, weight: torch.Tensor) -> None:
+        """Any other weight of 2 or more dimensions (Glorot-uniform)."""
+        nn.init.xavier_uniform_(weight)
+
+
+@INITIALIZERS.register("ctrkit")
+class CtrkitInit(Initializer):
+    """The default: embeddings N(0, 0.05), wide weights 0, hidden layers He-uniform, outputs
+    Glorot-uniform, biases 0 (the reasons and measurements are in docs/defaults.md)."""
+
+    name = "ctrkit"
+
+    @torch.no_grad()
+    def linear_(self, weight: torch.Tensor) -> None:
+        nn.init.zeros_(weight)
+
+    @torch.no_grad()
+    def hidden_(self, layer: nn.Linear) -> None:
+        nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+
+    @torch.no_grad()
+    def output_(self, layer: nn.Linear) -> None:
+        nn.init.xavier_uniform_(layer.weight)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+
+
+@INITIALIZERS.register("deepctr")
+class DeepCTRInit(Initializer):
+    """DeepCTR-Torch 0.3's scheme: embeddings, wide and hidden weights N(0, init_std)
+    (default 1e-4); biases and output layers keep torch's default initialisation.
+
+    With a mean-reduced loss this starts almost dead (first-step gradients below Adam's eps);
+    it exists so a ported run can reproduce DeepCTR-Torch's starting point.
+    """
+
+    name = "deepctr"
+    default_std = DEEPCTR_STD
+
+    @torch.no_grad()
+    def linear_(self, weight: torch.Tensor) -> None:
+        nn.init.normal_(weight, mean=0.0, std=self.init_std)
+
+    @torch.no_grad()
+    def hidden_(self, layer: nn.Linear) -> None:
+        nn.init.normal_(layer.weight, mean=0.0, std=self.init_std)
+
+    @torch.no_grad()
+    def output_(self, layer: nn.Linear) -> None:
+        """Left as torch initialised it (``nn.Linear``'s default), as DeepCTR-Torch does."""
+
+
+InitSpec = Union[None, str, float, Initializer]
+
+_CURRENT: contextvars.ContextVar[Optional[Initializer]] = contextvars.ContextVar(
+    "ctrkit_initializer", default=None)
+
+
+def create_initializer(init: Union[str, Initializer, None] = None,
+                       init_std: Optional[float] = None) -> Initializer:
+    """An :class:`Initializer` from a scheme name (None: ``'ctrkit'``) or an instance.
+
+    Raises:
+        UnknownNameError: unknown scheme name (lists the registered ones).
+        ConfigError: ``init_std`` together with an Initializer instance (set it on the
+            instance), or an invalid ``init_std``.
+    """
+    if isinstance(init, Initializer):
+        if init_std is not None:
+            raise ConfigError(f"init_std={init_std!r} was passed with the initializer "
+                              f"instance {init!r}; set the std on the instance instead.")
+        return init
+    if init is None:
+        init = "ctrkit"
+    if not isinstance(init, str):
+        raise ConfigError(f"init must be a scheme name {INITIALIZERS.list()} or an "
+                          f"Initializer, got {init!r}.")
+    return INITIALIZERS.get(init)(init_std)
+
+
+@contextlib.contextmanager
+def initializer_scope(init: Initializer) -> Iterator[Initializer]:
+    """Within the block, layers built without an explicit ``init`` use ``init`` (models use
+    this while they build, so a plug-in's layers follow the model's scheme)."""
+    token = _CURRENT.set(init)
+    try:
+        yield init
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_initializer() -> Initializer:
+    """The scheme of the model being built, else the default ``'ctrkit'`` scheme."""
+    init = _CURRENT.get()
+    return init if init is not None else CtrkitInit()
+
+
+def resolve_init(init: InitSpec) -> Initializer:
+    """What a layer's ``init`` argument means: an Initializer or scheme name as given; a float
+    is the legacy ``init_std`` of these layers (DeepCTR's N(0, init_std) scheme); None is
+    :func:`current_initializer`."""
+    if init is None:
+        return current_initializer()
+    if isinstance(init, (int, float)) and not isinstance(init, bool):
+        return DeepCTRInit(float(init))
+    return create_initializer(init)
