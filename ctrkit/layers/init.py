@@ -9,7 +9,9 @@ role          what it is                                               ``'ctrkit
 embedding     rows of an embedding table (one vector per id)           N(0, 0.05)
 linear        per-id scalar weights and dense weights of a wide part   zeros
 hidden        a dense layer followed by a nonlinearity (MLP layers)    He-uniform, bias 0
-output        a dense layer whose output is a logit or a score         Glorot-uniform, bias 0
+interaction   the same inside an interaction block (CIN, transformer)  He-uniform, bias 0
+output        a dense layer with no nonlinearity after it (a logit,    Glorot-uniform, bias 0
+              a score, a projection)
 weight        any other weight matrix (a plug-in's own parameters)     Glorot-uniform
 ============  =======================================================  ===================
 
@@ -19,9 +21,9 @@ Two schemes are registered (``ctrkit.build(name, features, init=...)``):
   Adam step is a real step (gradients well above Adam's eps); see ``docs/defaults.md`` for
   the measurements behind each choice.
 - ``'deepctr'``: DeepCTR-Torch 0.3's scheme, for ported runs that want its numbers: embeddings,
-  wide weights and hidden weights N(0, init_std) with init_std = 1e-4 unless given; biases and
-  output layers keep torch's default initialisation (DeepCTR-Torch's ``dnn_linear`` and
-  attention output layer are plain ``nn.Linear``).
+  wide weights and hidden weights N(0, init_std) with init_std = 1e-4 unless given; biases,
+  output and interaction layers keep torch's default initialisation (DeepCTR-Torch's
+  ``dnn_linear``, attention output layer and CIN convolutions are left as torch made them).
 
 ``init_std`` (DeepCTR's argument, documented there as "the initialize std of embedding
 vector") sets the std of the embeddings in either scheme; in ``'deepctr'`` it also sets the
@@ -29,8 +31,8 @@ wide and hidden weights' std, as DeepCTR-Torch's models pass it on to their DNN.
 
 A model plug-in gets this for free: layers built inside a model's ``__init__`` (MLP,
 EmbeddingTables, LinearLogit, DIN's attention) use the model's scheme. For its own parameters
-a plug-in calls ``self.initializer.output_(linear)``, ``.hidden_(linear)``, ``.weight_(tensor)``
-or ``.embedding_(tensor)``.
+a plug-in calls ``self.initializer.output_(linear)``, ``.hidden_(linear)``,
+``.interaction_(layer)``, ``.weight_(tensor)`` or ``.embedding_(tensor)``.
 
 Example:
     >>> from torch import nn
@@ -104,8 +106,14 @@ class Initializer:
         raise NotImplementedError
 
     @torch.no_grad()
-    def output_(self, layer: nn.Linear) -> None:  # pragma: no cover - abstract
-        """A dense layer producing a logit or a score (no nonlinearity after it)."""
+    def interaction_(self, layer: nn.Module) -> None:  # pragma: no cover - abstract
+        """A dense or 1x1-convolution layer (``weight``, ``bias``) followed by a nonlinearity
+        inside a feature-interaction block (xDeepFM's CIN, a transformer's FFN)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def output_(self, layer: nn.Module) -> None:  # pragma: no cover - abstract
+        """A dense layer with no nonlinearity after it: a logit, a score, a projection."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -126,13 +134,15 @@ class CtrkitInit(Initializer):
         nn.init.zeros_(weight)
 
     @torch.no_grad()
-    def hidden_(self, layer: nn.Linear) -> None:
+    def hidden_(self, layer: nn.Module) -> None:
         nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
 
+    interaction_ = hidden_
+
     @torch.no_grad()
-    def output_(self, layer: nn.Linear) -> None:
+    def output_(self, layer: nn.Module) -> None:
         nn.init.xavier_uniform_(layer.weight)
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
@@ -159,8 +169,12 @@ class DeepCTRInit(Initializer):
         nn.init.normal_(layer.weight, mean=0.0, std=self.init_std)
 
     @torch.no_grad()
-    def output_(self, layer: nn.Linear) -> None:
+    def output_(self, layer: nn.Module) -> None:
         """Left as torch initialised it (``nn.Linear``'s default), as DeepCTR-Torch does."""
+
+    @torch.no_grad()
+    def interaction_(self, layer: nn.Module) -> None:
+        """Left as torch initialised it, as DeepCTR-Torch's CIN does."""
 
 
 InitSpec = Union[None, str, float, Initializer]

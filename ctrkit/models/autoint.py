@@ -89,11 +89,11 @@ class AutoInt(EmbeddingMLP):
                  dnn_hidden_units: Sequence[int] = (256, 128),
                  dnn_activation: Union[str, type] = "relu", l2_reg_dnn: float = 0.0,
                  l2_reg_embedding: float = 1e-5, dnn_use_bn: bool = False,
-                 dnn_dropout: float = 0.0, init_std: float = 1e-4,
+                 dnn_dropout: float = 0.0, init_std: Optional[float] = None,
                  seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, att_scaling: bool = False,
                  share_history_embeddings: bool = True,
-                 embedding_regularizer: Any = "l2") -> None:
+                 embedding_regularizer: Any = "l2", init: Any = "ctrkit") -> None:
         units = tuple(int(u) for u in dnn_hidden_units)
         if isinstance(att_layer_num, bool) or int(att_layer_num) < 0:
             raise ConfigError(f"att_layer_num must be an integer >= 0, got {att_layer_num!r}.")
@@ -102,7 +102,7 @@ class AutoInt(EmbeddingMLP):
                               "at least one interacting layer or one hidden layer.")
         super().__init__(dnn_feature_columns, units or (1,), dnn_activation, dnn_dropout,
                          dnn_use_bn, l2_reg_dnn, l2_reg_embedding, init_std, seed, task, device,
-                         gpus, share_history_embeddings, embedding_regularizer)
+                         gpus, share_history_embeddings, embedding_regularizer, init)
         self.use_dnn = bool(units)
         if not self.use_dnn:
             del self.dnn
@@ -119,7 +119,7 @@ class AutoInt(EmbeddingMLP):
         out = (len(self.fields) * width if att_layer_num else 0)
         out += units[-1] if units else self.dense_dim
         self.dnn_linear = nn.Linear(out, 1, bias=False)
-        nn.init.normal_(self.dnn_linear.weight, mean=0.0, std=self.init_std)
+        self.initializer.output_(self.dnn_linear)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch`` of B rows -> logits (B,)."""

@@ -9,6 +9,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
 from ..layers.activations import create_activation
+from ..layers.init import InitSpec, resolve_init
 from ..layers.mlp import MLP
 from ..registry import LAYERS, MODELS
 from .base import BaseModel
@@ -34,6 +35,8 @@ class TransformerBlock(nn.Module):
         dropout: dropout on each sub-layer's output before the residual sum.
         ffn_activation: activation of the FFN.
         use_residual, layer_norm: the residual sums and the layer norms (both on by default).
+        init: how the linear layers start (see :mod:`ctrkit.layers.init`; None: the model's
+            scheme).
 
     Shapes: ``forward(s (B, T, E), key_mask (B, T) bool) -> (B, T, E)``.
     """
@@ -41,7 +44,7 @@ class TransformerBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int = 2, ffn_dim: Optional[int] = None,
                  attention_dropout: float = 0.0, dropout: float = 0.0,
                  ffn_activation: Union[str, type] = "leaky_relu", use_residual: bool = True,
-                 layer_norm: bool = True) -> None:
+                 layer_norm: bool = True, init: InitSpec = None) -> None:
         super().__init__()
         if int(num_heads) < 1 or int(dim) % int(num_heads):
             raise ConfigError(f"num_heads must be a positive divisor of the sequence width "
@@ -59,6 +62,10 @@ class TransformerBlock(nn.Module):
         self.attention_dropout = nn.Dropout(attention_dropout)
         self.dropout = nn.Dropout(dropout)
         self.use_residual = bool(use_residual)
+        initializer = resolve_init(init)
+        for lin in (self.qkv, self.out, self.ffn2):  # no nonlinearity after these
+            initializer.output_(lin)
+        initializer.interaction_(self.ffn1)
 
     def attention(self, s: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         b, t, _ = s.shape
@@ -106,7 +113,8 @@ class BST(BaseModel):
             paper: 1024, 512, 256 with LeakyReLU).
         share_history_embeddings: ``hist_X`` looks up X's table unless its embedding_name
             was set explicitly.
-        l2_reg_embedding, embedding_regularizer, init_std, seed, task, device: see BaseModel.
+        l2_reg_embedding, embedding_regularizer, init, init_std, seed, task, device: see
+            BaseModel.
 
     Raises:
         ConfigError: no candidate/history pair, or ``num_heads`` not dividing the width.
@@ -122,10 +130,10 @@ class BST(BaseModel):
                  layer_norm: bool = True, dnn_hidden_units: Sequence[int] = (256, 128),
                  dnn_activation: Union[str, type] = "relu", dnn_dropout: float = 0.0,
                  dnn_use_bn: bool = False, l2_reg_dnn: float = 0.0,
-                 l2_reg_embedding: float = 1e-6, init_std: float = 1e-4,
+                 l2_reg_embedding: float = 1e-6, init_std: Optional[float] = None,
                  seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, share_history_embeddings: bool = True,
-                 embedding_regularizer: Any = "l2") -> None:
+                 embedding_regularizer: Any = "l2", init: Any = "ctrkit") -> None:
         if gpus is not None:
             raise ConfigError("gpus is not supported; pass device='cuda:N', or launch with "
                               "torchrun for data parallelism.")
@@ -138,7 +146,7 @@ class BST(BaseModel):
                     if share_history_embeddings and not s.embedding_name_given}
         super().__init__(features, task=task, l2_reg_embedding=l2_reg_embedding,
                          embedding_regularizer=embedding_regularizer, init_std=init_std,
-                         seed=seed, device=device, table_of=table_of)
+                         seed=seed, device=device, table_of=table_of, init=init)
         self.pairs = pairs
         self.history_feature_list = [x.name for x, _ in pairs]
         paired = {s.name for _, s in pairs}
@@ -150,18 +158,18 @@ class BST(BaseModel):
         maxlen = pairs[0][1].maxlen
         self.position = nn.Embedding(maxlen + 1, e) if use_position_emb else None
         if self.position is not None:
-            nn.init.normal_(self.position.weight, mean=0.0, std=init_std)
+            self.initializer.embedding_(self.position.weight)
         self.transformers = nn.ModuleList(
             TransformerBlock(e, num_heads, ffn_dim, attention_dropout, transformer_dropout,
-                             ffn_activation, use_residual, layer_norm)
+                             ffn_activation, use_residual, layer_norm, self.initializer)
             for _ in range(int(stacked_transformer_layers)))
         dnn_in = (sum(f.embedding_dim for f in self.sparse)
                   + sum(f.embedding_dim for f in self.other_sequences) + 2 * e
                   + sum(f.dimension for f in self.dense))
         self.dnn = MLP(dnn_in, dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn,
-                       l2_reg_dnn, init_std)
+                       l2_reg_dnn, self.initializer)
         self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)
-        nn.init.normal_(self.dnn_linear.weight, mean=0.0, std=init_std)
+        self.initializer.output_(self.dnn_linear)
 
     def sequence_input(self, batch: Dict[str, torch.Tensor], q: torch.Tensor):
         """``(S (B, 1 + T, E), key mask (B, 1 + T))``: the candidate first, then the

@@ -10,6 +10,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..features import Feature
 from ..layers.activations import create_activation
+from ..layers.init import InitSpec, resolve_init
 from ..layers.linear import LinearLogit
 from ..registry import LAYERS, MODELS
 from .embedding_mlp import EmbeddingMLP, resolve_features
@@ -32,13 +33,15 @@ class CIN(nn.Module):
             form).
         split_half: see above.
         l2_reg: L2 strength on the weights (``l2_reg_cin``).
+        init: how the convolutions start (see :mod:`ctrkit.layers.init`; None: the model's
+            scheme).
 
     Shapes: (B, m, D) -> (B, output_dim).
     """
 
     def __init__(self, num_fields: int, layer_size: Sequence[int] = (256, 128),
                  activation: Union[str, type] = "relu", split_half: bool = True,
-                 l2_reg: float = 0.0) -> None:
+                 l2_reg: float = 0.0, init: InitSpec = None) -> None:
         super().__init__()
         sizes = [int(s) for s in layer_size]
         if not sizes or any(s < 1 for s in sizes):
@@ -59,6 +62,9 @@ class CIN(nn.Module):
             prev = h // 2 if split_half and not last else h
             out += h // 2 if split_half and not last else h
         self.output_dim = out
+        initializer = resolve_init(init)
+        for conv in self.convs:
+            initializer.interaction_(conv)
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
         b, m, d = x0.shape
@@ -101,17 +107,17 @@ class XDeepFM(EmbeddingMLP):
                  cin_layer_size: Sequence[int] = (256, 128), cin_split_half: bool = True,
                  cin_activation: Union[str, type] = "relu", l2_reg_linear: float = 1e-5,
                  l2_reg_embedding: float = 1e-5, l2_reg_dnn: float = 0.0,
-                 l2_reg_cin: float = 0.0, init_std: float = 1e-4, seed: Optional[int] = 1024,
+                 l2_reg_cin: float = 0.0, init_std: Optional[float] = None, seed: Optional[int] = 1024,
                  dnn_dropout: float = 0.0, dnn_activation: Union[str, type] = "relu",
                  dnn_use_bn: bool = False, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, share_history_embeddings: bool = True,
-                 embedding_regularizer: Any = "l2") -> None:
+                 embedding_regularizer: Any = "l2", init: Any = "ctrkit") -> None:
         units = tuple(int(u) for u in dnn_hidden_units)
         super().__init__(dnn_feature_columns, units or (1,), dnn_activation, dnn_dropout,
                          dnn_use_bn, l2_reg_dnn, l2_reg_embedding, init_std, seed, task, device,
-                         gpus, share_history_embeddings, embedding_regularizer)
+                         gpus, share_history_embeddings, embedding_regularizer, init)
         lin = resolve_features(self.features, linear_feature_columns, "linear_feature_columns")
-        self.linear = LinearLogit(self._sorted(lin), self.table_of, self.init_std, l2_reg_linear)
+        self.linear = LinearLogit(self._sorted(lin), self.table_of, self.initializer, l2_reg_linear)
         self.use_dnn = bool(units)
         if not self.use_dnn:
             del self.dnn, self.dnn_linear
@@ -119,9 +125,9 @@ class XDeepFM(EmbeddingMLP):
         if self.use_cin:
             self.check_equal_dims("xDeepFM")
             self.cin = CIN(len(self.fields), cin_layer_size, cin_activation, cin_split_half,
-                           l2_reg_cin)
+                           l2_reg_cin, self.initializer)
             self.cin_linear = nn.Linear(self.cin.output_dim, 1, bias=False)
-            nn.init.normal_(self.cin_linear.weight, mean=0.0, std=self.init_std)
+            self.initializer.output_(self.cin_linear)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch`` of B rows -> logits (B,)."""

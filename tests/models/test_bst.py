@@ -134,7 +134,7 @@ def test_bad_heads_are_refused():
                                 {"use_position_emb": False, "layer_norm": False}])
 def test_variants_learn_the_planted_signal(small_synthetic, kw):
     x, y, features = small_synthetic
-    model = ctrkit.build("bst", features, seed=0, init_std=0.1, **kw)
-    model.compile("adam", metrics=["auc"], lr=1e-2)
+    model = ctrkit.build("bst", features, seed=0, **kw)  # default init and lr (issue 18)
+    model.compile("adam", metrics=["auc"])
     model.fit(x, y, batch_size=128, epochs=3, verbose=0)
     assert model.evaluate(x, y, batch_size=1000)["auc"] > 0.65

@@ -59,7 +59,8 @@ class DIEN(BaseModel):
             was set explicitly.
         packed: run the recurrences over the valid positions only (False: over all T steps
             with masked updates; the same function, used for export).
-        l2_reg_embedding, embedding_regularizer, init_std, seed, task, device: see BaseModel.
+        l2_reg_embedding, embedding_regularizer, init, init_std, seed, task, device: see
+            BaseModel.
         gpus: DeepCTR compatibility; must be None.
 
     Raises:
@@ -80,11 +81,11 @@ class DIEN(BaseModel):
                  att_activation: Union[str, type] = "relu",
                  att_weight_normalization: bool = True, l2_reg_dnn: float = 0.0,
                  l2_reg_embedding: float = 1e-6, dnn_dropout: float = 0.0,
-                 init_std: float = 1e-4, seed: Optional[int] = 1024, task: str = "binary",
+                 init_std: Optional[float] = None, seed: Optional[int] = 1024, task: str = "binary",
                  device: Any = "cpu", gpus: Any = None,
                  aux_hidden_units: Sequence[int] = (100, 50),
                  share_history_embeddings: bool = True, embedding_regularizer: Any = "l2",
-                 packed: bool = True) -> None:
+                 packed: bool = True, init: Any = "ctrkit") -> None:
         if gpus is not None:
             raise ConfigError("gpus is not supported; pass device='cuda:N', or launch with "
                               "torchrun for data parallelism.")
@@ -101,7 +102,7 @@ class DIEN(BaseModel):
                 table_of[n.name] = table_of.get(s.name, s.embedding_name)
         super().__init__(features, task=task, l2_reg_embedding=l2_reg_embedding,
                          embedding_regularizer=embedding_regularizer, init_std=init_std,
-                         seed=seed, device=device, table_of=table_of)
+                         seed=seed, device=device, table_of=table_of, init=init)
         for (x, s), n in zip(pairs, negs or []):
             if self.embeddings.table_of[n.name] != self.embeddings.table_of[s.name]:
                 raise ConfigError(
@@ -126,10 +127,12 @@ class DIEN(BaseModel):
         self.extractor = nn.GRU(e, e, batch_first=True)
         if self.use_negsampling:
             units = [int(u) for u in aux_hidden_units]
-            self.aux_net = MLP(2 * e, units, "sigmoid", init_std=init_std) if units else None
+            self.aux_net = MLP(2 * e, units, "sigmoid", init=self.initializer) if units else None
             self.aux_linear = nn.Linear(units[-1], 1) if units else None
+            if self.aux_linear is not None:
+                self.initializer.output_(self.aux_linear)
         self.attention_unit = LAYERS.get("din_local_activation_unit")(
-            e, att_hidden_units, att_activation, 0.0, init_std)
+            e, att_hidden_units, att_activation, 0.0, self.initializer)
         if self.gru_type in ("GRU", "AIGRU"):
             self.evolution: nn.Module = nn.GRU(e, e, batch_first=True)
         else:
@@ -138,9 +141,9 @@ class DIEN(BaseModel):
                   + sum(f.embedding_dim for f in self.other_sequences) + e
                   + sum(f.dimension for f in self.dense))
         self.dnn = MLP(dnn_in, dnn_hidden_units, dnn_activation, dnn_dropout, use_bn,
-                       l2_reg_dnn, init_std)
+                       l2_reg_dnn, self.initializer)
         self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)
-        nn.init.normal_(self.dnn_linear.weight, mean=0.0, std=init_std)
+        self.initializer.output_(self.dnn_linear)
 
     # ------------------------------------------------------------------ pieces
     def _history_ids(self, batch: Dict[str, torch.Tensor]
