@@ -73,7 +73,7 @@ def test_ragged_rows_longer_than_maxlen_keep_the_most_recent(tutorial):
     longer = {k: v for k, v in x.items() if k != "seq_length"}
     longer["hist_item"] = [[3, 3, 1, 2, 3], [1, 2], [3, 1, 2]]
     longer["hist_item_gender"] = [[2, 2, 1, 2, 1], [1, 2], [2, 1, 2]]
-    padded = dict(x, hist_item=np.array([[1, 2, 3, 3], [1, 2, 0, 0], [3, 1, 2, 0]]),
+    padded = dict(x, hist_item=np.array([[3, 1, 2, 3], [1, 2, 0, 0], [3, 1, 2, 0]]),
                   hist_item_gender=np.array([[2, 1, 2, 1], [1, 2, 0, 0], [2, 1, 2, 0]]),
                   seq_length=np.array([4, 2, 3]))
     np.testing.assert_array_equal(model.predict(longer), model.predict(padded))
