@@ -219,3 +219,67 @@ def test_history_without_length_column_is_read_in_order_of_its_valid_ids():
 def test_bad_configurations_are_refused(feats, kw, msg):
     with pytest.raises(ConfigError, match=msg):
         ctrkit.build("dien", feats, **kw)
+
+
+def _torch_gru_step(gru: torch.nn.GRU, x, h):
+    """torch's GRU equations written out (gates r, z, n in its weight layout), one row."""
+    H = gru.hidden_size
+    wi, wh, bi, bh = gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0
+    r = torch.sigmoid(wi[:H] @ x + bi[:H] + wh[:H] @ h + bh[:H])
+    z = torch.sigmoid(wi[H:2 * H] @ x + bi[H:2 * H] + wh[H:2 * H] @ h + bh[H:2 * H])
+    n = torch.tanh(wi[2 * H:] @ x + bi[2 * H:] + r * (wh[2 * H:] @ h + bh[2 * H:]))
+    return (1 - z) * n + z * h
+
+
+def _interest_reference(model, batch, row):
+    """The interest vector of one row, step by step: extractor GRU, attention softmax over the
+    row's behaviours, then the evolving layer of the model's gru_type (the paper's §4.3)."""
+    L = int(batch["seq_length"][row])
+    E = model.interest_dim
+    if L == 0:
+        return torch.zeros(E, dtype=torch.float64)
+    keys = torch.cat([model.embeddings.lookup("hist_cate", batch["hist_cate"][row, :L]),
+                      model.embeddings.lookup("hist_item", batch["hist_item"][row, :L])], -1)
+    q = torch.cat([model.embeddings.lookup("cate", batch["cate"][row:row + 1]),
+                   model.embeddings.lookup("item", batch["item"][row:row + 1])], -1)
+    h, states = keys.new_zeros(E), []
+    for t in range(L):
+        h = _torch_gru_step(model.extractor, keys[t], h)
+        states.append(h)
+    states = torch.stack(states)
+
+    def attention(s):
+        scores = model.attention_unit(q.expand(L, -1), s)
+        return torch.softmax(scores, 0)
+
+    if model.gru_type == "GRU":
+        h, evolved = keys.new_zeros(E), []
+        for t in range(L):
+            h = _torch_gru_step(model.evolution, states[t], h)
+            evolved.append(h)
+        evolved = torch.stack(evolved)
+        return (attention(evolved).unsqueeze(1) * evolved).sum(0)
+    a = attention(states)
+    h = keys.new_zeros(E)
+    for t in range(L):
+        if model.gru_type == "AIGRU":
+            h = _torch_gru_step(model.evolution, a[t] * states[t], h)
+        else:
+            h = _paper_step(model.evolution, states[t], h, a[t])
+    return h
+
+
+@pytest.mark.parametrize("gru_type", GRU_TYPES)
+def test_interest_vector_equals_a_step_by_step_reference(gru_type):
+    model = ctrkit.build("dien", _features(False), gru_type=gru_type, init_std=0.3, seed=5,
+                         att_hidden_units=(6,)).double()
+    model.eval()
+    batch = _batch(8, 6, 11, neg=False)
+    emb = {n: model.embeddings.lookup(n, batch[n]) for n in ("cate", "item")}
+    q = torch.cat([emb["cate"], emb["item"]], -1)
+    ids, mask, lengths = model._history_ids(batch)
+    with torch.no_grad():
+        got = model._interest_packed(batch, q, ids, lengths, mask.shape[1])
+        want = torch.stack([_interest_reference(model, batch, r) for r in range(8)])
+    assert (batch["seq_length"] == 0).any() and (batch["seq_length"] > 1).any()
+    torch.testing.assert_close(got, want)
