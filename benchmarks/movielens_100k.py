@@ -13,6 +13,7 @@ training time per run (one thread).
 
 Run:  python benchmarks/movielens_100k.py --data /path/to/ml-100k     (or set CTRKIT_ML100K)
 Variants: --models din,din-softmax,din-dice,base   (see VARIANTS)
+The new plug-ins: --models dien,bst,dcn,dcnv2,autoint,xdeepfm
 """
 from __future__ import annotations
 
@@ -45,6 +46,14 @@ VARIANTS = {
     "din-mba": ("din", {"embedding_regularizer": "mba", "l2_reg_embedding": 0.01}),
     "din-mba-softmax": ("din", {"embedding_regularizer": "mba", "l2_reg_embedding": 0.01,
                                 "att_weight_normalization": True}),
+    "dien": ("dien", {}),                       # AUGRU, auxiliary loss, in-batch negatives
+    "dien-noaux": ("dien", {"use_negsampling": False}),
+    "bst": ("bst", {}),
+    "dcn": ("dcn", {}),
+    "dcnv2": ("dcnv2", {}),
+    "dcnv2-stacked-lowrank": ("dcnv2", {"model_structure": "stacked", "low_rank": 8}),
+    "autoint": ("autoint", {}),
+    "xdeepfm": ("xdeepfm", {}),
 }
 
 

@@ -108,15 +108,19 @@ class AttentionalGRU(nn.Module):
         return h + u * (cand - h)  # (1 − u) h + u h̃
 
     def forward_packed(self, x: torch.Tensor, a: torch.Tensor, packed: Packed) -> torch.Tensor:
-        proj = self.input_proj(x)
-        n_rows = len(packed.sorted_rows)
-        h = x.new_zeros(n_rows, self.hidden_size)
-        offset = 0
-        for n in packed.batch_sizes.tolist():  # one step per position, all rows at once
-            new = self.cell(proj[offset:offset + n], h[:n], a[offset:offset + n])
-            h = new if n == n_rows else torch.cat([new, h[n:]])  # ended rows keep their state
-            offset += n
-        return h
+        sizes = packed.batch_sizes.tolist()
+        # one split (one backward) instead of a slice per step: each slice's backward would
+        # write a gradient as large as the whole input, T times
+        steps_x = self.input_proj(x).split(sizes)
+        steps_a = a.split(sizes)
+        h = x.new_zeros(sizes[0] if sizes else 0, self.hidden_size)
+        done = []  # final states of the rows that ended, shortest first
+        for t, n in enumerate(sizes):  # one step per position, all active rows at once
+            if n < h.shape[0]:  # rows are sorted by length: the last ones have ended
+                done.append(h[n:])
+                h = h[:n]
+            h = self.cell(steps_x[t], h, steps_a[t])
+        return torch.cat([h] + done[::-1]) if done else h
 
     def forward_dense(self, x: torch.Tensor, a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         proj = self.input_proj(x)
