@@ -169,6 +169,9 @@ def dense_optimizer(trainer, optimizer: Any, lr: Optional[float],
                           "inside backward), so a global norm cannot be computed. Leave "
                           "clipnorm=None or use strategy='ddp'.")
     tables = model.embeddings.specs
+    if not tables:
+        raise ConfigError("strategy='torchrec' shards embedding tables, but this model has none "
+                          "(only dense features); use strategy='ddp'.")
     unknown = sorted(set(trainer.strategy.sharding) - set(tables))
     if unknown:
         raise ConfigError(f"TorchRec(sharding=...) names tables {unknown}, which this model does "

@@ -134,6 +134,18 @@ def test_saved_sharded_model_loads_on_one_process_and_predicts_the_same(sharded_
 
 @needs_torchrec
 @pytest.mark.slow
+def test_another_model_plug_in_trains_sharded_and_reloads(sharded_run):
+    _, _, xva, _, features = data()
+    pred = torch.load(sharded_run / "deepfm-0.pt", weights_only=True).numpy().ravel()
+    loaded = ctrkit.load(sharded_run / "deepfm.ctrkit")
+    np.testing.assert_allclose(loaded.predict(xva, batch_size=BATCH).ravel(), pred, atol=1e-6)
+    fresh = ctrkit.build("deepfm", features, dnn_hidden_units=(8,), l2_reg_embedding=0.0, seed=5)
+    assert not torch.equal(fresh.state_dict()["embeddings.tables.item.weight"],
+                           loaded.state_dict()["embeddings.tables.item.weight"])  # it trained
+
+
+@needs_torchrec
+@pytest.mark.slow
 def test_backup_and_restore_resumes_a_sharded_run_exactly(sharded_run):
     straight, resumed = (_state(sharded_run / f"{n}.ctrkit") for n in ("straight", "resumed"))
     for k in straight:  # tables and the fused Adagrad state both restored: identical weights
@@ -156,6 +168,9 @@ def _din(features, **kw):
 
 def test_compile_refuses_what_the_sharded_backend_cannot_serve():
     *_, features = data()
+    dense_only = ctrkit.build("base", [ctrkit.DenseFeat("score", 1)], l2_reg_embedding=0.0)
+    with pytest.raises(ConfigError, match="has none .*use strategy='ddp'"):
+        dense_only.compile("sgd", strategy="torchrec")
     model = _din(features, l2_reg_embedding=0.0)
     with pytest.raises(ConfigError, match=r"needs CUDA.*'adagrad', 'rowwise_adagrad'.*'sgd'"):
         model.compile("adam", strategy="torchrec")

@@ -54,6 +54,14 @@ def main(out: Path, batch: int) -> None:
                    out / f"{opt}-{rank}.pt")
         json.dump({"history": hist.history, "placement": placement(backend)},
                   open(out / f"{opt}-{rank}.json", "w"))
+    # Any model plug-in: it reads its tables through the same interface (DeepFM pools the
+    # history through lookup(), one collective per feature).
+    model = ctrkit.build("deepfm", features, dnn_hidden_units=(8,), l2_reg_embedding=0.0,
+                         seed=5)
+    model.compile("adagrad", lr=0.05, strategy=strategy)
+    model.fit(xtr, ytr, batch_size=batch, epochs=1, verbose=0)
+    model.save(out / "deepfm.ctrkit")
+    torch.save(torch.from_numpy(model.predict(xva, batch_size=batch)), out / f"deepfm-{rank}.pt")
     # BackupAndRestore: a run killed after epoch 1 and restarted ends like an uninterrupted one.
     for name, crash in (("straight", None), ("resumed", 1)):
         model = model_for(features, "adagrad", strategy)

@@ -1,0 +1,165 @@
+"""Memory and speed of a big item table: replicated (strategy='ddp') vs sharded ('torchrec').
+
+Both runs train DIN under ``torchrun --nproc_per_node=W`` (gloo on loopback) on the same
+synthetic data, with an item table of ``--items`` rows x ``--dim`` (shared by the candidate
+and the ``--maxlen``-long history), a small user table, SGD, and ``--batch`` rows per global
+step. ``strategy='ddp'`` keeps a full replica of every table, and its dense gradient, in every
+process; ``strategy=TorchRec(sharding={'item': 'row_wise'})`` keeps 1/W of the item rows per
+process. Per rank it reports:
+
+- ``peak_rss``: the process's peak resident memory (``ru_maxrss``) over the whole run;
+- ``rss_after``: its resident memory after training (the full tables that ``ctrkit.build``
+  created on every rank are freed once the shards are filled from them);
+- ``table_bytes``: the bytes of the item table this rank holds (its rows, or the replica);
+- ``rows_per_s``: training rows per second over ``--steps`` global steps, after one warm-up
+  fit of one step (which also builds the shards / DDP buckets).
+
+    sh scripts/install_torchrec.sh                 # once
+    python benchmarks/bench_sharded.py             # 2 x 10^7 x 16 item table, 2 processes
+    python benchmarks/bench_sharded.py --items 2000000 --steps 10 --runs 1   # a quick look
+
+The two strategies run one after the other (alternated when ``--runs`` > 1); medians are printed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_now() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _data(args):
+    import numpy as np
+    from ctrkit import SparseFeat, VarLenSparseFeat
+    rng = np.random.default_rng(0)
+    n = args.batch * args.steps
+    features = [SparseFeat("user", 1000, embedding_dim=args.dim),
+                SparseFeat("item", args.items, embedding_dim=args.dim),
+                VarLenSparseFeat(SparseFeat("hist_item", args.items, embedding_dim=args.dim),
+                                 args.maxlen, length_name="seq_length")]
+    lengths = rng.integers(1, args.maxlen + 1, size=n)
+    hist = rng.integers(1, args.items, size=(n, args.maxlen))
+    hist[np.arange(args.maxlen)[None, :] >= lengths[:, None]] = 0
+    x = {"user": rng.integers(0, 1000, size=n), "item": rng.integers(1, args.items, size=n),
+         "hist_item": hist, "seq_length": lengths}
+    y = rng.integers(0, 2, size=n).astype(np.float32)
+    return x, y, features
+
+
+def worker(args) -> None:
+    sys.path.insert(0, str(ROOT))
+    import torch
+    torch.set_num_threads(1)
+    import ctrkit
+    from ctrkit.training.torchrec_strategy import TorchRec
+    world = int(os.environ["WORLD_SIZE"])
+    rank = int(os.environ["RANK"])
+    x, y, features = _data(args)
+    model = ctrkit.build("din", features, dnn_hidden_units=(64, 32), att_hidden_size=(32,),
+                         l2_reg_embedding=0.0, seed=0)
+    strategy = (TorchRec(sharding={"item": "row_wise"}) if args.strategy == "torchrec"
+                else "ddp")
+    model.compile("sgd", "binary_crossentropy", lr=0.1, strategy=strategy)
+    local = args.batch // world
+    warm = {k: v[:args.batch] for k, v in x.items()}
+    model.fit(warm, y[:args.batch], batch_size=local, epochs=1, verbose=0)  # shards / buckets
+    t0 = time.perf_counter()
+    model.fit(x, y, batch_size=local, epochs=1, verbose=0, shuffle=False)
+    seconds = time.perf_counter() - t0
+    if args.strategy == "torchrec":
+        st = model.embeddings.backend.sharded_state()["item"]
+        table = sum(p.tensor.numel() * p.tensor.element_size() for p in st.local_shards())
+    else:
+        w = model.embeddings.tables["item"].weight
+        table = w.numel() * w.element_size()
+    out = {"strategy": args.strategy, "rank": rank, "world": world,
+           "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+           "rss_after": _rss_now(), "table_bytes": table,
+           "rows_per_s": len(y) / seconds, "seconds": seconds}
+    Path(args.out, f"{args.strategy}-{rank}.json").write_text(json.dumps(out))
+    torch.distributed.destroy_process_group()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(args, strategy: str, out: str):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={args.procs}",
+           "--master_addr=127.0.0.1", f"--master_port={free_port()}", __file__, "--worker",
+           "--strategy", strategy, "--out", out, "--items", str(args.items), "--dim",
+           str(args.dim), "--batch", str(args.batch), "--steps", str(args.steps),
+           "--maxlen", str(args.maxlen)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"{strategy} run failed:\n{proc.stderr[-4000:]}")
+    return [json.loads(Path(out, f"{strategy}-{r}.json").read_text()) for r in range(args.procs)]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--items", type=int, default=20_000_000, help="item table rows")
+    p.add_argument("--dim", type=int, default=16, help="embedding dim")
+    p.add_argument("--procs", type=int, default=2, help="processes (W)")
+    p.add_argument("--batch", type=int, default=2048, help="rows per global step")
+    p.add_argument("--steps", type=int, default=20, help="timed global steps")
+    p.add_argument("--maxlen", type=int, default=20, help="history length")
+    p.add_argument("--runs", type=int, default=1, help="runs per strategy (alternated)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--strategy", default="torchrec", help=argparse.SUPPRESS)
+    p.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+    results = {"ddp": [], "torchrec": []}
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(args.runs):
+            for strategy in ("torchrec", "ddp"):
+                results[strategy].append(launch(args, strategy, out))
+    gb = 1024 ** 3
+    print(f"item table {args.items:,} x {args.dim} float32 = "
+          f"{args.items * args.dim * 4 / gb:.2f} GiB; {args.procs} processes, SGD, "
+          f"{args.batch} rows/step, {args.steps} steps, medians of {args.runs} run(s)")
+    print(f"{'strategy':<10} {'rank':>4} {'table GiB':>10} {'peak RSS GiB':>13} "
+          f"{'RSS after GiB':>14} {'rows/s':>9}")
+    med = {}
+    for strategy, runs in results.items():
+        for r in range(args.procs):
+            keys = ("table_bytes", "peak_rss", "rss_after", "rows_per_s")
+            m = {k: statistics.median(run[r][k] for run in runs) for k in keys}
+            med[strategy, r] = m
+            print(f"{strategy:<10} {r:>4} {m['table_bytes'] / gb:>10.2f} {m['peak_rss'] / gb:>13.2f} "
+                  f"{m['rss_after'] / gb:>14.2f} {m['rows_per_s']:>9.0f}")
+    for k, label in (("table_bytes", "table held"), ("peak_rss", "peak RSS"),
+                     ("rss_after", "RSS after training")):
+        ratio = max(med["torchrec", r][k] for r in range(args.procs)) / max(
+            med["ddp", r][k] for r in range(args.procs))
+        print(f"torchrec / ddp, {label} (worst rank): {ratio:.2f}  (1/W = {1 / args.procs:.2f})")
+    print(f"torchrec / ddp, rows/s: "
+          f"{med['torchrec', 0]['rows_per_s'] / med['ddp', 0]['rows_per_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
