@@ -369,7 +369,9 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
     if isinstance(x, Columns):
         missing = [k for k in list(get_feature_names(features)) + list(extra) if k not in x.tensors]
         if missing:
-            raise InputError(f"The validated columns lack {missing}.")
+            raise InputError(f"The validated Columns lack {missing}; build them with "
+                             f"model.input_columns(x, extra={missing}) to carry those columns "
+                             f"(e.g. the GAUC group), or pass x itself.")
         return x
     if isinstance(x, RawColumns):
         vocabularies, ids_hint, x = x.vocabularies, x.hint, x.data

@@ -162,3 +162,19 @@ def test_lists_tensors_and_series_give_the_same_predictions_without_warnings(tut
             np.testing.assert_array_equal(model.predict(data), expected)
             assert model.evaluate(data, torch.as_tensor(y)) == model.evaluate(x, y)
         model.fit(variants[0], torch.as_tensor(y), batch_size=2, verbose=0)
+
+
+def test_validated_columns_are_reused_as_they_are(tutorial):
+    x, y, features, _ = tutorial
+    model = ctrkit.build("din", features)
+    model.compile("adam", "binary_crossentropy", metrics=["auc"])
+    cols = model.input_columns(x)
+    np.testing.assert_array_equal(model.predict(cols), model.predict(x))
+    assert model.evaluate(cols, y) == model.evaluate(x, y)
+    model.compile("adam", "binary_crossentropy", metrics=["gauc"], gauc_group="session")
+    with_session = dict(x, session=np.array([0, 0, 1]))
+    with pytest.raises(InputError, match=r"The validated Columns lack \['session'\]; build them "
+                                         r"with model.input_columns\(x, extra=\['session'\]\)"):
+        model.evaluate(model.input_columns(with_session), y)
+    cols = model.input_columns(with_session, extra=["session"])
+    assert model.evaluate(cols, y) == model.evaluate(with_session, y)
