@@ -184,6 +184,22 @@ def _arrow_column(pa, name: str, arr: np.ndarray):
                      f"(rows, width) arrays or ragged lists.")
 
 
+def _ragged_column(pa, name: str, pair: tuple):
+    """A list column from flat ``values`` and ``N + 1`` ``offsets`` (vectorised)."""
+    from .padding import check_offsets
+    if len(pair) != 2:
+        raise InputError(f"Column '{name}' is a tuple of {len(pair)} items; a ragged column is "
+                         f"(values, offsets), as ctrkit.data.to_ragged returns it.")
+    values = np.asarray(pair[0])
+    offsets = check_offsets(pair[1], len(values), name)
+    if offsets[0] != 0 or offsets[-1] != len(values):
+        values = values[offsets[0]:offsets[-1]]
+        offsets = offsets - offsets[0]
+    if offsets[-1] < 2 ** 31:
+        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values))
+    return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
+
+
 def write_parquet(x: Any, y: Any = None, path: PathLike = "data.parquet", *,
                   row_group_size: int = 65536, sample_weight: Any = None,
                   label: str = "label", weight: str = "weight",
@@ -191,7 +207,8 @@ def write_parquet(x: Any, y: Any = None, path: PathLike = "data.parquet", *,
     """Write in-memory data as one Parquet file that :class:`ParquetDataset` reads back.
 
     1-D arrays become scalar columns, 2-D arrays (padded sequences, dense vectors)
-    fixed-size list columns, object arrays of lists ragged list columns; ``y`` becomes the
+    fixed-size list columns, object arrays of lists and ``(values, offsets)`` tuples (as
+    :func:`ctrkit.data.to_ragged` returns them) ragged list columns; ``y`` becomes the
     column ``label``, ``sample_weight`` the column ``weight``. Ids stay int64. Padded
     sequences keep their length column, so they read back exactly (the padded layout); for
     the ragged layout write lists of each row's history and no length column.
@@ -228,6 +245,9 @@ def write_parquet(x: Any, y: Any = None, path: PathLike = "data.parquet", *,
                          f"pandas DataFrame), got {type(x).__name__}.")
     cols: Dict[str, Any] = {}
     for k, v in x.items():
+        if isinstance(v, tuple):  # ragged (values, offsets), as ctrkit.data.to_ragged gives
+            cols[str(k)] = _ragged_column(pa, str(k), v)
+            continue
         arr = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
         if arr.dtype == object and arr.ndim == 2:  # a pandas column of equal-length lists
             arr = _to_numpy(v, str(k))
@@ -246,7 +266,8 @@ def write_parquet(x: Any, y: Any = None, path: PathLike = "data.parquet", *,
     if len(set(lengths.values())) > 1:
         raise InputError(f"write_parquet: columns have different row counts {lengths}; every "
                          f"column needs one entry per row.")
-    table = pa.table({k: _arrow_column(pa, k, v) for k, v in cols.items()})
+    table = pa.table({k: v if isinstance(v, pa.Array) else _arrow_column(pa, k, v)
+                      for k, v in cols.items()})
     out = os.fspath(path)
     pq.write_table(table, out, row_group_size=int(row_group_size),
                    compression=None if compression == "none" else compression)

@@ -200,9 +200,10 @@ class LocalPlan:
     def stop(self, flag: bool) -> bool:
         return flag
 
-    def end_epoch(self, store) -> Dict[str, torch.Tensor]:
-        """The epoch's stored columns (logits, labels, ...) of every process."""
-        return store.columns()
+    def end_epoch(self, store):
+        """The epoch's stored columns (logits, labels, ...) of every process (or its
+        bounded-memory :class:`StreamingMetrics`)."""
+        return store.result()
 
     def close(self) -> None:
         """Release what the plan holds (nothing here)."""
@@ -322,8 +323,14 @@ class DDPPlan(LocalPlan):
         self.trainer.model.stop_training = stop  # the same on every rank from here on
         return stop
 
-    def end_epoch(self, store) -> Dict[str, torch.Tensor]:
-        """Every rank's stored rows, each at its position in the epoch's order."""
+    def end_epoch(self, store):
+        """Every rank's stored rows, each at its position in the epoch's order (or the
+        accumulators of bounded-memory metrics, summed over ranks)."""
+        result = store.result()
+        if not isinstance(result, dict):
+            out = result.reduce(all_reduce_sum)
+            self._sync_buffers()
+            return out
         counts = [sum(lo[r + 1] - lo[r] for lo in self.lo[:self.done])
                   for r in range(self.world_size)]
         positions = torch.cat([torch.cat([torch.arange(lo[r], lo[r + 1])
@@ -331,17 +338,20 @@ class DDPPlan(LocalPlan):
                                for r in range(self.world_size)])
         total = sum(counts)
         out = {}
-        for key, local in store.columns().items():
+        for key, local in result.items():
             parts = all_gather_rows(local, counts, self.comm)
             col = torch.empty(total, dtype=local.dtype)
             col[positions] = torch.cat(parts)
             out[key] = col
+        self._sync_buffers()
+        return out
+
+    def _sync_buffers(self) -> None:
         # Running statistics were updated by each rank's own batches; validate with rank 0's.
         for buf in self._synced_buffers():
             tmp = buf.detach().to(self.comm)
             torch.distributed.broadcast(tmp, 0)
             buf.data.copy_(tmp)
-        return out
 
     def close(self) -> None:
         self.ddp = None  # drops DDP's hooks on the parameters
@@ -453,6 +463,8 @@ def gather_predictions(predict: Callable[[Any], Dict[str, torch.Tensor]], source
         mine = _predict_equal_shard(predict, source, rank, W)
     else:
         mine = predict(source.shard(rank, W))
+    if not isinstance(mine, dict):  # bounded-memory metrics: their accumulators are summed
+        return mine.reduce(all_reduce_sum)
     dist = torch.distributed
     comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
         else torch.device("cpu")

@@ -28,6 +28,11 @@ class Metric:
         direction: ``'max'`` if higher is better, ``'min'`` otherwise.
         needs_groups: the metric needs a group id per row (e.g. GAUC's user).
         group: the feature that supplies the groups, when ``needs_groups``.
+        accumulator: optional factory of a bounded-memory accumulator (``update(y, p, w)``,
+            ``state()``/``load_state(t)`` to sum it over processes, ``result() -> (value,
+            error bound)``) that computes the same metric batch by batch, e.g.
+            :class:`~ctrkit.training.approx_auc.AUCHistogram`. When every metric has one, a
+            streamed pass keeps no per-row predictions.
     """
 
     name: str
@@ -35,6 +40,7 @@ class Metric:
     direction: str = "max"
     needs_groups: bool = False
     group: Optional[str] = None
+    accumulator: Optional[Callable[[], Any]] = None
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight=None,
                  groups=None) -> float:
@@ -90,7 +96,8 @@ def get_metric(spec: Union[str, Metric, Callable[..., float]]) -> Metric:
     if isinstance(spec, str):
         m = METRICS.get(spec)
         if isinstance(m, Metric):
-            return m if m.name == spec else Metric(spec, m.fn, m.direction, m.needs_groups, m.group)
+            return m if m.name == spec else Metric(spec, m.fn, m.direction, m.needs_groups, m.group,
+                                                   m.accumulator)
         if callable(m):  # a factory such as a GAUC class: build it with defaults
             built = m()
             if not isinstance(built, Metric):

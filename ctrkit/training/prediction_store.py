@@ -7,8 +7,9 @@ Bounded-memory metrics (``ApproxAUC``) do not need it; see ``docs/streaming.md``
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 
@@ -31,9 +32,7 @@ class PredictionStore:
         self._chunks: Dict[str, List[torch.Tensor]] = {k: [] for k in self.keys}
         self._buf: Optional[Dict[str, torch.Tensor]] = None
         if capacity is not None:
-            dtypes = {"logits": torch.float32, "y": torch.float32, "w": torch.float32}
-            self._buf = {k: torch.empty(capacity, dtype=dtypes.get(k, torch.int64))
-                         for k in self.keys}
+            self._buf = {k: torch.empty(capacity, dtype=self._dtype(k)) for k in self.keys}
 
     def add(self, logits: torch.Tensor, batch) -> None:
         """Append one batch: its logits (B,) and the batch's labels/weights/group columns."""
@@ -61,8 +60,76 @@ class PredictionStore:
         """Every stored column, trimmed to the rows seen."""
         if self._buf is not None:
             return {k: v[:self.seen] for k, v in self._buf.items()}
-        return {k: (torch.cat(v) if v else torch.empty(0)) for k, v in self._chunks.items()}
+        return {k: (torch.cat(v) if v else torch.empty(0, dtype=self._dtype(k)))
+                for k, v in self._chunks.items()}
+
+    @staticmethod
+    def _dtype(key: str) -> torch.dtype:
+        return torch.float32 if key in ("logits", "y", "w") else torch.int64
+
+    def result(self) -> Dict[str, torch.Tensor]:
+        """What a pass hands to the metrics: the columns (gathered as rows under DDP)."""
+        return self.columns()
 
     @property
     def bytes_per_row(self) -> int:
         return sum(4 if k in ("logits", "y", "w") else 8 for k in self.keys)
+
+
+class StreamingMetrics:
+    """The bounded-memory alternative to :class:`PredictionStore`: the mean loss and each
+    metric's accumulator, updated batch by batch (no per-row memory).
+
+    Args:
+        metrics: the metrics, each with an ``accumulator``.
+        loss: ``(logits, y, w) -> mean loss`` of a batch.
+        output: ``logits -> predictions`` (float64).
+    """
+
+    def __init__(self, metrics, loss: Callable, output: Callable) -> None:
+        self.metrics = list(metrics)
+        self.accs = [m.accumulator() for m in self.metrics]
+        self.loss, self.output = loss, output
+        self.loss_sum = 0.0
+        self.seen = 0
+        self.nonfinite = 0
+
+    def add(self, logits: torch.Tensor, batch) -> None:
+        logits = logits.detach().float().cpu()
+        n = len(logits)
+        self.seen += n
+        if batch.y is None:
+            return
+        with torch.no_grad():
+            self.loss_sum += float(self.loss(logits, batch.y, batch.w)) * n
+        p = self.output(logits.double()).numpy()
+        if not np.isfinite(p).all():
+            self.nonfinite += 1
+            return
+        y = batch.y.numpy()
+        w = None if batch.w is None else batch.w.numpy()
+        for acc in self.accs:
+            acc.update(y, p, w)
+
+    def result(self) -> "StreamingMetrics":
+        return self
+
+    def reduce(self, reduce_sum: Callable[[torch.Tensor], torch.Tensor]) -> "StreamingMetrics":
+        """Sum the state over processes (``reduce_sum`` is an all-reduce)."""
+        parts = [torch.tensor([self.loss_sum, float(self.seen), float(self.nonfinite)],
+                              dtype=torch.float64)] + [a.state() for a in self.accs]
+        sizes = [len(p) for p in parts]
+        total = reduce_sum(torch.cat(parts))
+        head, *states = torch.split(total, sizes)
+        self.loss_sum, self.seen, self.nonfinite = float(head[0]), int(head[1]), int(head[2])
+        for acc, st in zip(self.accs, states):
+            acc.load_state(st.clone())
+        return self
+
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(self.seen, 1)
+
+    def logs(self, prefix: str = "") -> Dict[str, float]:
+        if self.nonfinite:
+            return {prefix + m.name: float("nan") for m in self.metrics}
+        return {prefix + m.name: acc.result()[0] for m, acc in zip(self.metrics, self.accs)}

@@ -23,7 +23,8 @@ from .losses import Loss, get_loss
 from .metrics import Metric, get_metrics
 from .data_adapters import ArrayDataAdapter, DataAdapter, get_data_adapter, is_batch_source
 from .optimizers import create_optimizer
-from .prediction_store import PredictionStore
+from . import approx_auc  # noqa: F401  (registers 'approx_auc')
+from .prediction_store import PredictionStore, StreamingMetrics
 
 
 #: the in-memory source (kept under its old name: ``Trainer.prepare`` returns one).
@@ -195,13 +196,23 @@ class Trainer:
             logs[prefix + m.name] = m(y, pred, sample_weight=w, groups=groups)
         return logs
 
-    def new_store(self, source: DataAdapter, capacity: Optional[int]) -> PredictionStore:
-        """The per-row store of one pass over ``source`` (logits, labels, weights, groups)."""
+    def bounded(self, source: DataAdapter) -> bool:
+        """True when a pass over ``source`` keeps no per-row predictions: it is streamed and
+        every metric has a bounded-memory accumulator (e.g. ``'approx_auc'``)."""
+        return not source.in_memory and all(m.accumulator is not None for m in self.metrics)
+
+    def new_store(self, source: DataAdapter, capacity: Optional[int]):
+        """The per-row store of one pass over ``source`` (logits, labels, weights, groups),
+        or its bounded-memory :class:`StreamingMetrics` (see :meth:`bounded`)."""
+        if self.bounded(source):
+            return StreamingMetrics(self.metrics, self._loss, self.model.head.output)
         return PredictionStore(capacity, labels=source.has_targets, weights=source.has_weights,
                                groups=self.group_keys() if source.has_targets else ())
 
-    def store_metrics(self, cols: Dict[str, torch.Tensor], prefix: str = "") -> Dict[str, float]:
+    def store_metrics(self, cols, prefix: str = "") -> Dict[str, float]:
         """The metrics of a pass from its stored columns (see :meth:`new_store`)."""
+        if isinstance(cols, StreamingMetrics):
+            return cols.logs(prefix)
         w = cols.get("w")
         return self.compute_metrics(
             cols["y"].numpy(), self.model.head.output(cols["logits"].double()).numpy(),
@@ -345,13 +356,16 @@ class Trainer:
                   ) -> Dict[str, float]:
         cbs.on_test_begin()
         cols = predict_columns(self.model, data, batch_size, cbs, test=True, store=self.new_store)
-        logits = cols["logits"]
-        if len(logits) == 0:
+        rows = cols.seen if isinstance(cols, StreamingMetrics) else len(cols["logits"])
+        if rows == 0:
             raise InputError(f"The {'validation ' if prefix else ''}data yielded no rows to "
                              f"evaluate.")
-        with torch.no_grad():
-            loss = self._loss(logits, cols["y"], cols.get("w"))
-        logs = {prefix + "loss": float(loss)}
+        if isinstance(cols, StreamingMetrics):
+            loss = cols.mean_loss()  # the mean of the batches' sums: bounded memory
+        else:
+            with torch.no_grad():
+                loss = float(self._loss(cols["logits"], cols["y"], cols.get("w")))
+        logs = {prefix + "loss": loss}
         logs.update(self.store_metrics(cols, prefix))
         cbs.on_test_end(logs)
         return logs
@@ -437,7 +451,7 @@ def _predict_columns(model, data: DataAdapter, batch_size: int, cbs: Optional[Ca
                     getattr(cbs, end)(step, {"size": size})
     finally:
         model.train(was_training)
-    return out.columns()
+    return out.result()
 
 
 def require_trainer(model) -> Trainer:

@@ -40,6 +40,20 @@ def test_write_parquet_round_trips_every_column_kind(tmp_path):
     assert len(ParquetDataset(path)) == 7
 
 
+def test_a_values_offsets_pair_is_written_as_a_ragged_column(tmp_path):
+    from ctrkit.data import to_ragged
+    rows = [[5, 6, 7], [], [8], [2 ** 40, 9]]
+    values, offsets = to_ragged(np.array(rows, dtype=object))
+    path = write_parquet({"h": (values, offsets)}, None, tmp_path / "r.parquet")
+    t = pq.read_table(path)
+    assert t.column("h").to_pylist() == rows and t.schema.field("h").type.value_type == pa.int64()
+    # a slice of a longer values array (offsets not starting at 0) is written as it reads
+    write_parquet({"h": (np.r_[1, 2, values], offsets + 2)}, None, tmp_path / "s.parquet")
+    assert pq.read_table(tmp_path / "s.parquet").column("h").to_pylist() == rows
+    with pytest.raises(InputError, match=r"'h': offsets must be non-decreasing"):
+        write_parquet({"h": (values, offsets[::-1])}, None, tmp_path / "b.parquet")
+
+
 def test_write_parquet_refuses_bad_input(tmp_path):
     with pytest.raises(InputError, match=r"different row counts \{'a': 3, 'label': 2\}"):
         write_parquet({"a": np.arange(3)}, np.arange(2), tmp_path / "t.parquet")
