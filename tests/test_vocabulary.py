@@ -220,3 +220,34 @@ def test_parquet_histories_of_raw_values_use_their_tables_vocabulary(trained, tm
         np.testing.assert_array_equal(model.predict(ParquetDataset(path, label=None)), expected)
     finally:
         model.encoders = {}
+
+
+@pytest.mark.parametrize("name", ctrkit.list_models())
+def test_every_model_encodes_a_sequence_sharing_a_table_by_embedding_name(name):
+    """Not only DIN's hist_X pairing: a sequence declared with embedding_name='item' is
+    encoded with the 'item' vocabulary in every registered model."""
+    from ctrkit import SparseFeat, VarLenSparseFeat
+    rng = np.random.default_rng(1)
+    skus = np.array([f"sku{i}" for i in range(30)])
+    enc = CategoricalEncoder("item").fit(skus)
+    features = [SparseFeat("user", 5, 4), SparseFeat("item", enc.vocabulary_size, 4),
+                VarLenSparseFeat(SparseFeat("clicked", enc.vocabulary_size, 4,
+                                            embedding_name="item"), 3, length_name="n")]
+    model = ctrkit.build(name, features)
+    assert model.embeddings.table_of["clicked"] == "item"
+    n = 40
+    raw = {"user": rng.integers(0, 5, n), "item": rng.choice(skus, n),
+           "clicked": [list(rng.choice(skus, k)) for k in rng.integers(0, 5, n)]}
+    ids = {"user": raw["user"], "item": enc.transform(raw["item"]),
+           "clicked": pad_sequences_post([enc.transform(np.array(r, dtype=object))
+                                          for r in raw["clicked"]], 3),
+           "n": np.minimum([len(r) for r in raw["clicked"]], 3)}
+    expected = model.predict(ids)
+    model.encoders = {"item": enc}
+    assert model.vocabularies()["clicked"].table == "item"
+    np.testing.assert_array_equal(model.predict(raw), expected)
+
+
+def pad_sequences_post(rows, maxlen):
+    from ctrkit.data import pad_sequences
+    return pad_sequences(rows, maxlen, padding="post", truncating="pre")
