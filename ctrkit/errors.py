@@ -47,6 +47,10 @@ class SerializationError(CtrkitError, ValueError):
     """A saved file is missing, truncated, tampered with or of a newer format."""
 
 
+class TrainingError(CtrkitError, RuntimeError):
+    """Training cannot go on, e.g. a NaN loss under ``TerminateOnNaN(raise_error=True)``."""
+
+
 def __getattr__(name: str):
     # NotFittedError also subclasses scikit-learn's; it is built on first use so that
     # ``import ctrkit`` does not import scikit-learn (about 100 MB and seconds of start-up).
@@ -65,5 +69,5 @@ def __getattr__(name: str):
 __all__ = [
     "CtrkitError", "ConfigError", "InputError", "InputTypeError", "UnknownNameError",
     "DuplicateNameError", "NotCompiledError", "NotFittedError", "CallbackError", "DataNotFoundError",
-    "SerializationError",
+    "SerializationError", "TrainingError",
 ]

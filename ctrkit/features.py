@@ -35,6 +35,25 @@ def _check_int(feature: str, arg: str, value: Any, minimum: int) -> int:
     return value
 
 
+def _dtype_name(feature: str, dtype: Any) -> str:
+    """A declared dtype as its name: ``torch.int32``, ``np.int32``, ``np.dtype('int32')`` and
+    ``'int32'`` all give ``'int32'`` (DeepCTR-Torch's examples pass torch dtypes; a name saves
+    as plain data). Strings are kept as given (``'string'`` for hashed raw values)."""
+    import numpy as np
+    import torch
+    if isinstance(dtype, str):
+        return dtype
+    if isinstance(dtype, torch.dtype):
+        return str(dtype)[len("torch."):]
+    try:
+        if dtype is None:
+            raise TypeError
+        return np.dtype(dtype).name
+    except TypeError:
+        raise ConfigError(f"Feature '{feature}': dtype must be a dtype name such as 'int32', a "
+                          f"torch dtype or a numpy dtype, got {dtype!r}.") from None
+
+
 @dataclass(frozen=True)
 class SparseFeat:
     """A categorical feature: one id in ``[0, vocabulary_size)`` per row.
@@ -61,6 +80,7 @@ class SparseFeat:
 
     def __post_init__(self) -> None:
         _check_name("SparseFeat", self.name)
+        object.__setattr__(self, "dtype", _dtype_name(self.name, self.dtype))
         vocab = _check_int(self.name, "vocabulary_size", self.vocabulary_size, 1)
         object.__setattr__(self, "vocabulary_size", vocab)
         dim = self.embedding_dim
@@ -87,6 +107,7 @@ class DenseFeat:
 
     def __post_init__(self) -> None:
         _check_name("DenseFeat", self.name)
+        object.__setattr__(self, "dtype", _dtype_name(self.name, self.dtype))
         object.__setattr__(self, "dimension",
                            _check_int(self.name, "dimension", self.dimension, 1))
 

@@ -46,6 +46,18 @@ def _clear_auxiliary_losses(model: nn.Module, args: Any) -> None:
     model._auxiliary_losses = []
 
 
+def _feature_names(value: Any) -> Any:
+    """A hyperparameter with feature declarations in it (DeepCTR's ``linear_feature_columns``)
+    as their names: models resolve names against their features, and names save as plain data
+    (whatever ``build`` accepts, ``save`` saves)."""
+    if isinstance(value, (SparseFeat, DenseFeat, VarLenSparseFeat)):
+        return value.name
+    if isinstance(value, (list, tuple)) and any(
+            isinstance(v, (SparseFeat, DenseFeat, VarLenSparseFeat)) for v in value):
+        return [_feature_names(v) for v in value]
+    return value
+
+
 class BaseModel(nn.Module):
     """Base of every model: features, embedding tables, head, regularization, Keras methods.
 
@@ -102,7 +114,7 @@ class BaseModel(nn.Module):
                 _INIT_SCOPE.reset(scope)
                 object.__setattr__(self, "_ctrkit_in_init", False)
             first = next(iter(params))
-            self.hparams = {k: v for k, v in params.items() if k != first}
+            self.hparams = {k: _feature_names(v) for k, v in params.items() if k != first}
             self.to(self.device)
 
         cls.__init__ = wrapped
@@ -326,11 +338,23 @@ class BaseModel(nn.Module):
     def compile(self, optimizer: Any = "adam", loss: Any = "binary_crossentropy",
                 metrics: Optional[Sequence[Any]] = None, lr: Optional[float] = None,
                 clipnorm: Optional[float] = None, gauc_group: Optional[str] = None,
-                strategy: Optional[str] = None) -> None:
+                strategy: Optional[str] = None, learning_rate: Optional[float] = None) -> None:
         """Choose optimizer, loss and metrics (names or objects). See :class:`Trainer`.
 
-        ``strategy=None`` trains data-parallel when the script is launched with torchrun
-        (``'ddp'`` demands it); see :mod:`ctrkit.training.distributed` and the README."""
+        ``learning_rate`` is Keras's name for ``lr`` (give one of them). Metric and loss names
+        accept the aliases DeepCTR-Torch and Keras users write (``'acc'``,
+        ``'binary_accuracy'``, ``'mean_squared_error'``, ...); a metric is logged under the
+        name it was given. ``strategy=None`` trains data-parallel when the script is launched
+        with torchrun (``'ddp'`` demands it); see :mod:`ctrkit.training.distributed`.
+
+        Raises:
+            ConfigError: ``lr`` and ``learning_rate`` both given with different values.
+        """
+        if learning_rate is not None:
+            if lr is not None and float(lr) != float(learning_rate):
+                raise ConfigError(f"compile got lr={lr!r} and learning_rate={learning_rate!r}; "
+                                  f"they are the same setting, pass only one.")
+            lr = learning_rate
         if self.task == "regression" and loss == "binary_crossentropy":
             loss = "mse"
         self.trainer = Trainer(self, optimizer, loss, metrics, lr=lr, clipnorm=clipnorm,
@@ -340,7 +364,8 @@ class BaseModel(nn.Module):
             verbose: int = 1, initial_epoch: int = 0, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, callbacks=None,
             sample_weight=None, steps_per_epoch: Optional[int] = None,
-            validation_steps: Optional[int] = None, encoded: Optional[bool] = None) -> History:
+            validation_steps: Optional[int] = None, encoded: Optional[bool] = None,
+            validation_freq: int = 1) -> History:
         """Train; returns a :class:`History` (``history.history['loss']``: one float/epoch).
 
         Calling ``fit`` again continues from the current weights and optimizer state.
@@ -348,6 +373,8 @@ class BaseModel(nn.Module):
         ``encoded``: None takes raw values when the model carries vocabularies
         (``model.encoders``) and ids otherwise; True: ``x`` (and ``validation_data``) hold
         ids; False: raw values (see :mod:`ctrkit.vocabulary`).
+        ``validation_freq=N`` validates after every N-th epoch only (epochs N, 2N, ...; as
+        Keras); callbacks watching a ``val_*`` key skip the epochs without validation.
 
         ``x`` may also be a batch source (with ``y=None``): a
         :class:`ctrkit.data.ParquetDataset`, or an iterable (generator, DataLoader) of
@@ -368,7 +395,7 @@ class BaseModel(nn.Module):
                 verbose=verbose, initial_epoch=initial_epoch, validation_split=validation_split,
                 validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
                 sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
-                validation_steps=validation_steps)
+                validation_steps=validation_steps, validation_freq=validation_freq)
 
     def evaluate(self, x, y=None, batch_size: int = 256, sample_weight=None, verbose: int = 0,
                  callbacks=None, steps: Optional[int] = None,

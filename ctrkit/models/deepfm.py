@@ -23,13 +23,17 @@ class DeepFM(EmbeddingMLP):
     Args:
         dnn_feature_columns: all feature declarations (the same list DIN takes); every
             sparse/sequence feature needs the same embedding_dim.
-        linear_feature_columns: features (or names) of the linear part; None: all of them.
+        linear_feature_columns: features (or names) of the linear part; None: all of them;
+            ``[]``: no linear part (DeepCTR's ``DeepFM([], feature_columns)``).
         use_fm: include the FM term.
+        dnn_hidden_units: widths of the deep tower; ``()``: no deep tower (linear + FM).
         l2_reg_linear: L2 strength on the linear weights.
 
     Raises:
         ConfigError: fields of different embedding_dim.
     """
+
+    dnn_optional = True  # dnn_hidden_units=() drops the deep tower
 
     def __init__(self, dnn_feature_columns: Sequence[Feature],
                  linear_feature_columns: Optional[Sequence[Any]] = None, use_fm: bool = True,
@@ -46,14 +50,20 @@ class DeepFM(EmbeddingMLP):
         self.use_fm = bool(use_fm)
         if self.use_fm:
             self.check_equal_dims("DeepFM")
-        lin = resolve_features(self.features, linear_feature_columns, "linear_feature_columns")
-        self.linear = LinearLogit(self._sorted(lin), self.table_of, self.initializer, l2_reg_linear)
+        lin = resolve_features(self.features, linear_feature_columns, "linear_feature_columns",
+                               allow_empty=True)
+        self.linear = (LinearLogit(self._sorted(lin), self.table_of, self.initializer,
+                                   l2_reg_linear) if lin else None)
         self.fm = FM()
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch`` of B rows -> logits (B,)."""
         fields = self.field_embeddings(batch)
-        logit = self.linear(batch) + self.deep_logit(self.dnn_input(batch, fields))
+        terms = []
+        if self.linear is not None:
+            terms.append(self.linear(batch))
+        if self.dnn is not None:
+            terms.append(self.deep_logit(self.dnn_input(batch, fields)))
         if self.use_fm:
-            logit = logit + self.fm(torch.stack(fields, dim=1))
-        return self.head(logit)
+            terms.append(self.fm(torch.stack(fields, dim=1)))
+        return self.head(self.sum_logits(batch, terms))

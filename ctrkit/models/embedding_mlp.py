@@ -36,11 +36,11 @@ def shared_history_tables(features: Sequence[Feature]) -> Dict[str, str]:
 
 
 def resolve_features(features: Sequence[Feature], chosen: Optional[Sequence[Any]],
-                     what: str) -> List[Feature]:
+                     what: str, allow_empty: bool = False) -> List[Feature]:
     """``chosen`` (feature objects or names) as declared features; all of them when None.
 
     Raises:
-        ConfigError: a name that is not declared.
+        ConfigError: a name that is not declared, or an empty list unless ``allow_empty``.
     """
     if chosen is None:
         return list(features)
@@ -52,7 +52,7 @@ def resolve_features(features: Sequence[Feature], chosen: Optional[Sequence[Any]
             raise ConfigError(f"{what} names '{name}', which is not among the declared features "
                               f"{sorted(by_name)}.")
         out.append(by_name[name])
-    if not out:
+    if not out and not allow_empty:
         raise ConfigError(f"{what} is empty; name at least one feature or pass None for all.")
     return out
 
@@ -112,9 +112,17 @@ class EmbeddingMLP(BaseModel):
         self.build_dnn(self.field_dim + self.dense_dim)
 
     # ----------------------------------------------------------------- shared pieces
+    #: True for models whose deep tower is one part among others (Wide&Deep, DeepFM): there
+    #: ``dnn_hidden_units=()`` means no deep tower, as in DeepCTR-Torch.
+    dnn_optional: bool = False
+
     def build_dnn(self, input_dim: int) -> None:
-        """(Re)build the deep tower ``MLP -> Linear(., 1)`` for an input of ``input_dim``."""
+        """(Re)build the deep tower ``MLP -> Linear(., 1)`` for an input of ``input_dim``
+        (no tower at all when ``dnn_hidden_units`` is empty and :attr:`dnn_optional`)."""
         units, act, dropout, use_bn, l2 = self._dnn_args
+        if self.dnn_optional and not list(units):
+            self.dnn, self.dnn_linear = None, None
+            return
         self.dnn = MLP(input_dim, units, act, dropout, use_bn, l2, self.initializer)
         self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)
         self.initializer.output_(self.dnn_linear)
@@ -130,8 +138,22 @@ class EmbeddingMLP(BaseModel):
             fields = self.field_embeddings(batch)
         return torch.cat(list(fields) + self.dense_values(batch, self.dense), dim=-1)
 
+    @staticmethod
+    def sum_logits(batch: Dict[str, torch.Tensor], terms: List[torch.Tensor]) -> torch.Tensor:
+        """The sum of the (B,) logit ``terms``; zeros (B,) when a model has no part left
+        (shapes follow the batch, so a traced export keeps a dynamic batch axis)."""
+        if terms:
+            out = terms[0]
+            for t in terms[1:]:
+                out = out + t
+            return out
+        first = next(iter(batch.values()))
+        return torch.zeros_like(first.reshape(first.shape[0], -1)[:, 0], dtype=torch.float32)
+
     def deep_logit(self, dnn_input: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B,) through the MLP and its output layer."""
+        if self.dnn is None:
+            return torch.zeros_like(dnn_input[:, 0])
         return self.dnn_linear(self.dnn(dnn_input)).squeeze(-1)
 
     def check_equal_dims(self, model: str) -> None:

@@ -21,9 +21,13 @@ class WDL(EmbeddingMLP):
 
     Args:
         dnn_feature_columns: all feature declarations (the same list DIN takes).
-        linear_feature_columns: features (or names) of the wide part; None: all of them.
+        linear_feature_columns: features (or names) of the wide part; None: all of them;
+            ``[]``: no wide part.
+        dnn_hidden_units: widths of the deep tower; ``()``: no deep tower (a linear model).
         l2_reg_linear: L2 strength on the wide weights.
     """
+
+    dnn_optional = True  # dnn_hidden_units=() drops the deep tower
 
     def __init__(self, dnn_feature_columns: Sequence[Feature],
                  linear_feature_columns: Optional[Sequence[Any]] = None,
@@ -37,9 +41,14 @@ class WDL(EmbeddingMLP):
         super().__init__(dnn_feature_columns, dnn_hidden_units, dnn_activation, dnn_dropout,
                          dnn_use_bn, l2_reg_dnn, l2_reg_embedding, init_std, seed, task, device,
                          gpus, share_history_embeddings, embedding_regularizer, init)
-        wide = resolve_features(self.features, linear_feature_columns, "linear_feature_columns")
-        self.linear = LinearLogit(self._sorted(wide), self.table_of, self.initializer, l2_reg_linear)
+        wide = resolve_features(self.features, linear_feature_columns, "linear_feature_columns",
+                                allow_empty=True)
+        self.linear = (LinearLogit(self._sorted(wide), self.table_of, self.initializer,
+                                   l2_reg_linear) if wide else None)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch`` of B rows -> logits (B,)."""
-        return self.head(self.linear(batch) + self.deep_logit(self.dnn_input(batch)))
+        terms = [] if self.linear is None else [self.linear(batch)]
+        if self.dnn is not None:
+            terms.append(self.deep_logit(self.dnn_input(batch)))
+        return self.head(self.sum_logits(batch, terms))

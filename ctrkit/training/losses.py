@@ -41,6 +41,12 @@ for _l in (Loss("binary_crossentropy", _bce_logits), Loss("logloss", _bce_logits
            Loss("huber", lambda z, y: F.huber_loss(z, y, reduction="none"))):
     LOSSES.register(_l.name, _l)
 
+#: Keras's long names of the same losses.
+LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae",
+                "log_loss": "logloss"}
+for _alias, _target in LOSS_ALIASES.items():
+    LOSSES.register(_alias, LOSSES.get(_target))
+
 _TASK_LOSSES = {"binary": ("binary_crossentropy", "logloss"), "regression": ("mse", "mae", "huber")}
 
 

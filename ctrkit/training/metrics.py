@@ -84,6 +84,14 @@ for _m in (Metric("auc", _auc, "max"),
            Metric("accuracy", _accuracy, "max")):
     METRICS.register(_m.name, _m)
 
+#: the other names DeepCTR-Torch and Keras users write for the same metrics. A metric is
+#: logged under the name it was asked for (``metrics=['acc']`` logs ``acc`` and ``val_acc``).
+METRIC_ALIASES = {"acc": "accuracy", "binary_accuracy": "accuracy",
+                  "mean_squared_error": "mse", "mean_absolute_error": "mae",
+                  "log_loss": "logloss"}
+for _alias, _target in METRIC_ALIASES.items():
+    METRICS.register(_alias, METRICS.get(_target))
+
 
 def get_metric(spec: Union[str, Metric, Callable[..., float]]) -> Metric:
     """Resolve a metric name, :class:`Metric` or plain callable ``fn(y_true, y_pred)``.

@@ -222,8 +222,8 @@ class Trainer:
     def fit(self, x, y, batch_size: Optional[int] = None, epochs: int = 1, verbose: int = 1,
             initial_epoch: int = 0, validation_split: float = 0.0, validation_data=None,
             shuffle: bool = True, callbacks=None, sample_weight=None,
-            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None
-            ) -> History:
+            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            validation_freq: int = 1) -> History:
         """Train for epochs ``initial_epoch..epochs-1``; see ``BaseModel.fit`` for the arguments.
 
         Hooks run in Keras order: train_begin, then per epoch epoch_begin, train_batch_begin/
@@ -249,6 +249,7 @@ class Trainer:
         if validation_steps is not None:
             validation_steps = _positive_int("validation_steps", validation_steps)
         verbose = _check_verbose(verbose)
+        validation_freq = _positive_int("validation_freq", validation_freq)
         if initial_epoch < 0 or epochs <= initial_epoch:
             raise ConfigError(f"epochs ({epochs}) must be greater than initial_epoch "
                               f"({initial_epoch}): fit runs epochs initial_epoch..epochs-1.")
@@ -285,7 +286,8 @@ class Trainer:
             cbs.set_params({"epochs": epochs, "steps": steps, "batch_size": batch_size,
                             "samples": train.num_rows,
                             "val_samples": (val.num_rows or 0) if val is not None else 0,
-                            "verbose": verbose, "metrics": self.metric_keys(val is not None)})
+                            "verbose": verbose, "metrics": self.metric_keys(val is not None),
+                            "validation_freq": validation_freq})
             model.stop_training = False
             train.prepare_regularizer(model.regularizer, model)
             device = model.device
@@ -332,7 +334,7 @@ class Trainer:
                     if aux_seen:  # row-weighted mean over the batches that had one
                         epoch_logs["aux_loss"] = aux_sum / aux_seen
                     epoch_logs.update(self.store_metrics(cols))
-                    if val is not None:
+                    if val is not None and (epoch + 1) % validation_freq == 0:  # as Keras
                         epoch_logs.update(self._evaluate(val, batch_size, cbs, prefix="val_"))
                     cbs.on_epoch_end(epoch, epoch_logs)
                     if plan.stop(model.stop_training):

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 import torch
 
-from ...errors import SerializationError
+from ...errors import CallbackError, SerializationError
 from .base import Callback, CallbackList
 
 BACKUP_FORMAT = "ctrkit-backup"
@@ -57,9 +58,16 @@ class BackupAndRestore(Callback):
 
     Args:
         backup_dir: folder for the backup (created when needed). Use one folder per run.
+            ``''`` and None are refused (the backup would land in the working directory).
+        save_freq: ``'epoch'`` (an exact backup at every epoch end) or a positive integer:
+            back up after every that many training batches instead. As in Keras 3, a run
+            restarted from such a mid-epoch backup redoes the interrupted epoch from its first
+            batch, starting from the backed-up weights and optimizer state: it is not
+            bit-identical to an uninterrupted run (the epoch-end backups are).
         delete_checkpoint: delete the backup when training ends normally.
 
     Raises:
+        CallbackError: ``backup_dir`` is empty, None or not a path.
         SerializationError: (at the start of ``fit``) the backup is damaged or belongs to a
             different model or optimizer; delete ``backup_dir`` to start over.
 
@@ -68,11 +76,29 @@ class BackupAndRestore(Callback):
         ...           callbacks=[ctrkit.callbacks.BackupAndRestore("ckpt/run1")])  # doctest: +SKIP
     """
 
-    def __init__(self, backup_dir: Any, delete_checkpoint: bool = True) -> None:
+    def __init__(self, backup_dir: Any, save_freq: Union[str, int] = "epoch",
+                 delete_checkpoint: bool = True) -> None:
         super().__init__()
-        self.backup_dir = Path(backup_dir)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
+                                     or save_freq < 1):
+            raise CallbackError(
+                f"BackupAndRestore(save_freq={save_freq!r}) must be 'epoch' or a positive number "
+                f"of batches (Keras's argument order: backup_dir, save_freq, delete_checkpoint; "
+                f"pass delete_checkpoint by keyword).")
+        self.save_freq = save_freq
+        if backup_dir is None or (isinstance(backup_dir, (str, bytes)) and not backup_dir.strip()):
+            raise CallbackError(
+                f"BackupAndRestore(backup_dir={backup_dir!r}) needs a folder for the backup, "
+                f"e.g. BackupAndRestore('ckpt/run1'); one folder per run.")
+        try:
+            self.backup_dir = Path(os.fsdecode(backup_dir))
+        except TypeError as e:
+            raise CallbackError(f"BackupAndRestore(backup_dir={backup_dir!r}) must be a path "
+                                f"(str or os.PathLike), got {type(backup_dir).__name__}.") from e
         self.delete_checkpoint = bool(delete_checkpoint)
         self._callbacks: List[Callback] = []
+        self._epoch = 0
+        self._batches_since_backup = 0
 
     @property
     def path(self) -> Path:
@@ -116,7 +142,27 @@ class BackupAndRestore(Callback):
             raise SerializationError(f"Cannot resume from '{self.path}': {e!r}.{hint}") from e
         return max(initial_epoch, epoch + 1)
 
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        self._batches_since_backup = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_backup += 1
+        if self._batches_since_backup >= self.save_freq:
+            self._batches_since_backup = 0
+            # A restart redoes this epoch from its first batch, from these weights (Keras 3).
+            self._backup(self._epoch - 1)
+
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        if self.save_freq == "epoch":
+            self._backup(epoch)
+
+    def _backup(self, epoch: int) -> None:
+        """Write the backup; ``epoch`` is the last completed epoch (-1: none yet)."""
         from ...persistence import _ctrkit_version, save_plain, to_plain
         from ..distributed import is_rank_zero, is_sharded, model_state
         model = self.model

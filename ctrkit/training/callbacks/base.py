@@ -30,8 +30,8 @@ class Callback:
     def set_model(self, model) -> None:
         self.model = model
 
-    def set_params(self, params: Dict[str, Any]) -> None:
-        self.params = params
+    def set_params(self, params: Optional[Dict[str, Any]]) -> None:
+        self.params = {} if params is None else params
 
     def state_dict(self) -> Dict[str, Any]:
         """Plain-data state needed to resume this callback mid-training (counters, best
@@ -45,8 +45,23 @@ class Callback:
     def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
-    def on_train_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
-    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
+
+    def on_train_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        """Called before each training step; by default calls :meth:`on_batch_begin`, Keras's
+        older name for this hook, so a callback that overrides either one is called."""
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        """Called after each training step; by default calls :meth:`on_batch_end` (Keras's
+        older name for this hook)."""
+        self.on_batch_end(batch, logs)
+
+    def on_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        """Keras's alias of :meth:`on_train_batch_begin` (training batches only)."""
+
+    def on_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        """Keras's alias of :meth:`on_train_batch_end` (training batches only)."""
+
     def on_test_begin(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
     def on_test_end(self, logs: Optional[Dict[str, Any]] = None) -> None: ...
     def on_test_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: ...
@@ -60,6 +75,9 @@ class Callback:
 HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
 #: hooks whose first argument is an epoch or batch index (the others take only ``logs``).
 INDEXED_HOOKS = frozenset(h for h in HOOKS if "epoch" in h or "batch" in h)
+#: Keras's old names, reached through the default train-batch hooks (never called directly by
+#: a CallbackList, or an override of both would run twice).
+BATCH_ALIASES = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_batch_end"}
 
 
 class CallbackList:
@@ -71,24 +89,53 @@ class CallbackList:
 
     def __init__(self, callbacks: Optional[Iterable[Callback]] = None) -> None:
         self.callbacks: List[Callback] = list(check_callbacks(callbacks))
+        self.model = None
+        self.params: Dict[str, Any] = {}
+
+    def append(self, callback: Callback) -> None:
+        """Add ``callback`` at the end (after a ``set_model``/``set_params``, it gets those too).
+
+        Raises:
+            CallbackError: ``callback`` is not a :class:`Callback`.
+        """
+        (callback,) = check_callbacks([callback])
+        if self.model is not None:
+            callback.set_model(self.model)
+        if self.params:
+            callback.set_params(self.params)
+        self.callbacks.append(callback)
 
     def set_model(self, model) -> None:
+        self.model = model
         for c in self.callbacks:
             c.set_model(model)
 
-    def set_params(self, params: Dict[str, Any]) -> None:
+    def set_params(self, params: Optional[Dict[str, Any]]) -> None:
+        self.params = {} if params is None else params
         for c in self.callbacks:
-            c.set_params(params)
+            c.set_params(self.params)
 
     def __getattr__(self, hook: str):
-        if hook not in HOOKS:
+        if hook.startswith("__") or hook not in HOOKS:
             raise AttributeError(hook)
+        hook = BATCH_ALIASES.get(hook, hook)
+        indexed = hook in INDEXED_HOOKS
 
-        n_args = 2 if hook in INDEXED_HOOKS else 1
-
-        def call(*args: Any) -> None:
+        def call(*args: Any, **kwargs: Any) -> None:
+            # Keras's forms: hook(logs), hook(logs=...), hook(i, logs), hook(i, logs=...).
+            args = list(args)
+            if "logs" in kwargs:
+                args.append(kwargs.pop("logs"))
+            if kwargs:
+                raise TypeError(f"CallbackList.{hook}() got unexpected keyword arguments "
+                                f"{sorted(kwargs)}; it takes {'(index, logs)' if indexed else '(logs)'}.")
+            n_args = 2 if indexed else 1
+            if len(args) > n_args or (indexed and not args):
+                raise TypeError(f"CallbackList.{hook}() takes "
+                                f"{'(index, logs=None)' if indexed else '(logs=None)'}, got "
+                                f"{len(args)} positional arguments.")
             if len(args) < n_args or args[n_args - 1] is None:
-                args = args[:n_args - 1] + ({},)
+                args = args[:n_args - 1] + [{}]
             for c in self.callbacks:
                 getattr(c, hook)(*args)
         return call

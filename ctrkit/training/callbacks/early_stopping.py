@@ -30,8 +30,10 @@ class EarlyStopping(Callback):
         patience: epochs without improvement before stopping.
         verbose: 1 prints a line when it stops or restores weights.
         mode: ``'min'``, ``'max'`` or ``'auto'`` (direction from the metric registry).
-        baseline: the value to reach; while the monitored value has not beaten it, the epochs
-            count towards ``patience`` even when they improve on each other.
+        baseline: the value to reach (Keras 3's semantics): while the monitored value has not
+            beaten it, the epochs count towards ``patience`` even when they improve on each
+            other; training never stops at epoch 0, and ``restore_best_weights`` restores the
+            best epoch even if none beat the baseline.
         restore_best_weights: at the end of training, load the weights of the best epoch
             (whether or not training stopped early).
         start_from_epoch: epochs before this one are ignored (warm-up).
@@ -77,6 +79,8 @@ class EarlyStopping(Callback):
         self._reset()
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        if self.monitor.skipped(logs, self.params):  # fit(validation_freq=N): no val_* now
+            return
         value = self.monitor.current(logs, self.model)
         if epoch < self.start_from_epoch:
             return
@@ -91,7 +95,9 @@ class EarlyStopping(Callback):
             if self.baseline is None or self.monitor.is_improvement(value, self.baseline):
                 self.wait = 0
                 return
-        if self.wait >= self.patience:  # wait >= 1 here, so patience=0 stops at once
+        # wait >= 1 here, so patience=0 stops at the first epoch that does not improve; as in
+        # Keras 3, never at epoch 0 (an epoch-0 value that misses the baseline does not stop).
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

@@ -1,6 +1,7 @@
 """History: records every epoch's logs; returned by ``fit``."""
 from __future__ import annotations
 
+import weakref
 from typing import Any, Dict, List, Optional, Sequence
 
 from ...registry import CALLBACKS
@@ -14,6 +15,8 @@ class History(Callback):
     ``fit`` adds one automatically and returns it; each ``fit`` call gets a fresh History.
     ``history.epoch`` holds the epoch indices (they continue from ``initial_epoch``) and
     ``history.params`` the fit parameters (``epochs``, ``steps``, ``batch_size``, ...).
+    ``model.history`` is set to it when training begins (as in Keras), unless the model
+    already has a ``history`` attribute of its own (which is left alone).
     """
 
     def __init__(self) -> None:
@@ -21,8 +24,30 @@ class History(Callback):
         self.history: Dict[str, List[float]] = {}
         self.epoch: List[int] = []
 
+    # model.history -> History is a strong reference, History -> model a weak one: no cycle,
+    # so a model is freed as soon as its last user reference goes (a cycle kept DDP-trained
+    # models alive until interpreter shutdown, after the process group was gone).
+    @property  # type: ignore[override]
+    def model(self):
+        ref = self.__dict__.get("_model_ref")
+        return ref() if ref is not None else self.__dict__.get("_model_strong")
+
+    @model.setter
+    def model(self, model) -> None:
+        self.__dict__["_model_ref"] = self.__dict__["_model_strong"] = None
+        if model is not None:
+            try:
+                self.__dict__["_model_ref"] = weakref.ref(model)
+            except TypeError:  # an object without weak-reference support
+                self.__dict__["_model_strong"] = model
+
     def on_train_begin(self, logs=None) -> None:
         self.history, self.epoch = {}, []
+        # As Keras: model.history is the last fit's History -- unless the model uses the name
+        # for something of its own (a model's attribute is never overwritten).
+        if self.model is not None and isinstance(getattr(self.model, "history", None),
+                                                 (History, type(None))):
+            self.model.history = self
 
     def state_dict(self) -> Dict[str, Any]:
         return {"history": {k: list(v) for k, v in self.history.items()}, "epoch": list(self.epoch)}

@@ -70,6 +70,15 @@ class Monitor:
             self.direction = self._resolve_direction(model)
         return float(logs[self.key])
 
+    def skipped(self, logs: Optional[Dict[str, Any]], params: Optional[Dict[str, Any]]) -> bool:
+        """True on an epoch end where ``fit(validation_freq=N > 1)`` did not validate and the
+        watched key is a ``val_*`` key: the callback skips that epoch (nothing to compare)."""
+        logs, params = logs or {}, params or {}
+        return (self.key.startswith("val_") and self.key not in logs
+                and int(params.get("validation_freq", 1) or 1) > 1
+                and "val_loss" in (params.get("metrics") or ())  # fit has validation data
+                and not any(k.startswith("val_") for k in logs))
+
     def is_improvement(self, value: float, reference: Optional[float]) -> bool:
         """``value`` beats ``reference`` by more than ``min_delta`` (NaN never improves)."""
         if math.isnan(value):

@@ -73,6 +73,9 @@ class ReduceLROnPlateau(Callback):
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         logs = logs if logs is not None else {}
         optimizer = optimizer_of(self.model, type(self).__name__)
+        if self.monitor.skipped(logs, self.params):  # fit(validation_freq=N): no val_* now
+            logs["lr"] = get_lr(optimizer)
+            return
         value = self.monitor.current(logs, self.model)
         logs["lr"] = get_lr(optimizer)
         if self.cooldown_counter > 0:

@@ -5,17 +5,24 @@ import math
 import warnings
 from typing import Any, Dict, Optional
 
+from ...errors import TrainingError
 from ...registry import CALLBACKS
 from .base import Callback
 
 
 @CALLBACKS.register("terminate_on_nan")
 class TerminateOnNaN(Callback):
-    """Set ``model.stop_training`` at the first training batch whose loss is NaN or inf.
+    """Stop training at the first training batch whose loss is NaN or inf.
 
-    The epoch in progress ends at that batch (its logs are still computed and validation
-    still runs, so History shows the NaN), then ``fit`` returns. A ``RuntimeWarning`` says
-    where it happened.
+    By default it sets ``model.stop_training``: the epoch in progress ends at that batch (its
+    logs are still computed and validation still runs, so History shows the NaN), then ``fit``
+    returns after every callback's ``on_train_end``. A ``RuntimeWarning`` says where it
+    happened. With ``raise_error=True`` (Keras 3) it raises :class:`~ctrkit.errors.TrainingError`
+    (a ``RuntimeError``) at once instead: no further hook runs, so a ``BackupAndRestore``
+    keeps its last backup.
+
+    Args:
+        raise_error: raise instead of stopping gracefully.
 
     Attributes:
         stopped_epoch, stopped_batch: where the non-finite loss appeared, or None.
@@ -24,8 +31,9 @@ class TerminateOnNaN(Callback):
         >>> model.fit(x, y, epochs=10, callbacks=[TerminateOnNaN()])  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
+    def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
+        self.raise_error = bool(raise_error)
         self.stopped_epoch: Optional[int] = None
         self.stopped_batch: Optional[int] = None
         self._epoch = 0
@@ -41,6 +49,10 @@ class TerminateOnNaN(Callback):
         if loss is None or math.isfinite(float(loss)):
             return
         self.stopped_epoch, self.stopped_batch = self._epoch, batch
+        if self.raise_error:
+            raise TrainingError(f"TerminateOnNaN: the loss of batch {batch} in epoch "
+                                f"{self._epoch} is {loss}; training stopped at once "
+                                f"(raise_error=True).")
         self.model.stop_training = True
         warnings.warn(f"TerminateOnNaN: the loss of batch {batch} in epoch {self._epoch} is "
                       f"{loss}; training stopped.", RuntimeWarning, stacklevel=2)
