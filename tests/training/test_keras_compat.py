@@ -390,3 +390,15 @@ def test_early_stopping_baseline_met_resets_patience(tut):
     h = model.fit(x, y, batch_size=3, epochs=7, verbose=0, callbacks=[stop])
     # 0.4 beats the baseline (wait 0); 0.45 (1); 0.3 beats it again (0); 0.5 (1); 0.6 (2): stop
     assert h.epoch == [0, 1, 2, 3, 4, 5] and stop.stopped_epoch == 5 and stop.best == 0.3
+
+
+def test_defect7_a_fitted_model_still_pickles_whole(tut, tmp_path):
+    # DeepCTR-Torch's check_model pickles the whole model (torch.save(model)); model.history
+    # (a History holding its model weakly) must not break that
+    x, y, model = tut
+    model.compile("adam", metrics=["acc"])
+    model.fit(x, y, batch_size=3, epochs=1, verbose=0)
+    torch.save(model, tmp_path / "m.pt")
+    again = torch.load(tmp_path / "m.pt", weights_only=False)
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    assert again.history.model is again and again.history.history == model.history.history

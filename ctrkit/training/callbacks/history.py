@@ -41,6 +41,17 @@ class History(Callback):
             except TypeError:  # an object without weak-reference support
                 self.__dict__["_model_strong"] = model
 
+    def __getstate__(self) -> Dict[str, Any]:
+        # a weak reference cannot be pickled: pickle the model itself (pickle keeps the cycle)
+        state = dict(self.__dict__)
+        state["_model_ref"], state["_model_strong"] = None, self.model
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        model = state.pop("_model_strong", None)
+        self.__dict__.update(state)
+        self.model = model
+
     def on_train_begin(self, logs=None) -> None:
         self.history, self.epoch = {}, []
         # As Keras: model.history is the last fit's History -- unless the model uses the name
