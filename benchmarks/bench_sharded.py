@@ -5,7 +5,9 @@ synthetic data, with an item table of ``--items`` rows x ``--dim`` (shared by th
 and the ``--maxlen``-long history), a small user table, SGD, and ``--batch`` rows per global
 step. ``strategy='ddp'`` keeps a full replica of every table, and its dense gradient, in every
 process; ``strategy=TorchRec(sharding={'item': 'row_wise'})`` keeps 1/W of the item rows per
-process. Per rank it reports:
+process; ``torchrec-deferred`` is the same with the model built inside
+:func:`~ctrkit.training.torchrec_strategy.sharded_init`, so no process ever holds the whole
+table. Per rank it reports:
 
 - ``peak_rss``: the process's peak resident memory (``ru_maxrss``) over the whole run;
 - ``rss_after``: its resident memory after training (the full tables that ``ctrkit.build``
@@ -23,6 +25,7 @@ The two strategies run one after the other (alternated when ``--runs`` > 1); med
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -35,6 +38,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STRATEGIES = ("ddp", "torchrec", "torchrec-deferred")
 
 
 def _rss_now() -> int:
@@ -68,14 +72,14 @@ def worker(args) -> None:
     import torch
     torch.set_num_threads(1)
     import ctrkit
-    from ctrkit.training.torchrec_strategy import TorchRec
+    from ctrkit.training.torchrec_strategy import TorchRec, sharded_init
     world = int(os.environ["WORLD_SIZE"])
     rank = int(os.environ["RANK"])
     x, y, features = _data(args)
-    model = ctrkit.build("din", features, dnn_hidden_units=(64, 32), att_hidden_size=(32,),
-                         l2_reg_embedding=0.0, seed=0)
-    strategy = (TorchRec(sharding={"item": "row_wise"}) if args.strategy == "torchrec"
-                else "ddp")
+    with sharded_init() if args.strategy == "torchrec-deferred" else contextlib.nullcontext():
+        model = ctrkit.build("din", features, dnn_hidden_units=(64, 32), att_hidden_size=(32,),
+                             l2_reg_embedding=0.0, seed=0)
+    strategy = ("ddp" if args.strategy == "ddp" else TorchRec(sharding={"item": "row_wise"}))
     model.compile("sgd", "binary_crossentropy", lr=0.1, strategy=strategy)
     local = args.batch // world
     warm = {k: v[:args.batch] for k, v in x.items()}
@@ -83,7 +87,7 @@ def worker(args) -> None:
     t0 = time.perf_counter()
     model.fit(x, y, batch_size=local, epochs=1, verbose=0, shuffle=False)
     seconds = time.perf_counter() - t0
-    if args.strategy == "torchrec":
+    if args.strategy != "ddp":
         st = model.embeddings.backend.sharded_state()["item"]
         table = sum(p.tensor.numel() * p.tensor.element_size() for p in st.local_shards())
     else:
@@ -127,22 +131,24 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="timed global steps")
     p.add_argument("--maxlen", type=int, default=20, help="history length")
     p.add_argument("--runs", type=int, default=1, help="runs per strategy (alternated)")
+    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES,
+                   help="what to run (torchrec-deferred: tables built inside sharded_init)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--strategy", default="torchrec", help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker(args)
-    results = {"ddp": [], "torchrec": []}
+    results = {s: [] for s in args.strategies}
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.runs):
-            for strategy in ("torchrec", "ddp"):
+            for strategy in args.strategies:
                 results[strategy].append(launch(args, strategy, out))
     gb = 1024 ** 3
     print(f"item table {args.items:,} x {args.dim} float32 = "
           f"{args.items * args.dim * 4 / gb:.2f} GiB; {args.procs} processes, SGD, "
           f"{args.batch} rows/step, {args.steps} steps, medians of {args.runs} run(s)")
-    print(f"{'strategy':<10} {'rank':>4} {'table GiB':>10} {'peak RSS GiB':>13} "
+    print(f"{'strategy':<18} {'rank':>4} {'table GiB':>10} {'peak RSS GiB':>13} "
           f"{'RSS after GiB':>14} {'rows/s':>9}")
     med = {}
     for strategy, runs in results.items():
@@ -150,15 +156,21 @@ def main() -> None:
             keys = ("table_bytes", "peak_rss", "rss_after", "rows_per_s")
             m = {k: statistics.median(run[r][k] for run in runs) for k in keys}
             med[strategy, r] = m
-            print(f"{strategy:<10} {r:>4} {m['table_bytes'] / gb:>10.2f} {m['peak_rss'] / gb:>13.2f} "
+            print(f"{strategy:<18} {r:>4} {m['table_bytes'] / gb:>10.2f} {m['peak_rss'] / gb:>13.2f} "
                   f"{m['rss_after'] / gb:>14.2f} {m['rows_per_s']:>9.0f}")
-    for k, label in (("table_bytes", "table held"), ("peak_rss", "peak RSS"),
-                     ("rss_after", "RSS after training")):
-        ratio = max(med["torchrec", r][k] for r in range(args.procs)) / max(
-            med["ddp", r][k] for r in range(args.procs))
-        print(f"torchrec / ddp, {label} (worst rank): {ratio:.2f}  (1/W = {1 / args.procs:.2f})")
-    print(f"torchrec / ddp, rows/s: "
-          f"{med['torchrec', 0]['rows_per_s'] / med['ddp', 0]['rows_per_s']:.2f}")
+    if "ddp" not in results:
+        return
+    for strategy in results:
+        if strategy == "ddp":
+            continue
+        for k, label in (("table_bytes", "table held"), ("peak_rss", "peak RSS"),
+                         ("rss_after", "RSS after training")):
+            ratio = max(med[strategy, r][k] for r in range(args.procs)) / max(
+                med["ddp", r][k] for r in range(args.procs))
+            print(f"{strategy} / ddp, {label} (worst rank): {ratio:.2f}  "
+                  f"(1/W = {1 / args.procs:.2f})")
+        print(f"{strategy} / ddp, rows/s: "
+              f"{med[strategy, 0]['rows_per_s'] / med['ddp', 0]['rows_per_s']:.2f}")
 
 
 if __name__ == "__main__":

@@ -328,6 +328,11 @@ def save_model(model: Any, path: PathLike) -> Path:
             written then).
     """
     from .training import distributed
+    if getattr(getattr(model, "embeddings", None), "deferred", False):
+        raise SerializationError(
+            "This model's embedding tables were deferred (built inside sharded_init()) and do "
+            "not exist yet, so there is nothing to save; fit it with strategy='torchrec' under "
+            "torchrun first.")
     if not distributed.is_sharded(model):
         return save_plain(model_payload(model), path)
     model_payload(model, {})  # check the plain data on every rank before the collective

@@ -1,7 +1,9 @@
 """Embedding tables keyed by table name, shared by every feature that maps to the same table."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+import contextlib
+from contextvars import ContextVar
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -10,6 +12,22 @@ from ..errors import ConfigError
 from ..features import DenseFeat, Feature
 from ..registry import LAYERS
 from .init import InitSpec, resolve_init
+
+
+_DEFERRED: ContextVar[bool] = ContextVar("ctrkit_deferred_tables", default=False)
+
+
+@contextlib.contextmanager
+def deferred_tables() -> Iterator[None]:
+    """Within this block, :class:`EmbeddingTables` record their tables' shapes but allocate
+    nothing; a strategy that places the tables (``strategy='torchrec'``) creates and
+    initialises them where they live (see
+    :func:`ctrkit.training.torchrec_strategy.sharded_init`)."""
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
 
 
 @LAYERS.register("embedding_tables")
@@ -57,11 +75,14 @@ class EmbeddingTables(nn.Module):
                 specs[table] = (f.vocabulary_size, f.embedding_dim, f.name)
         #: table name -> (rows, embedding_dim), also once the tables live elsewhere.
         self.specs: Dict[str, Tuple[int, int]] = {t: (v, d) for t, (v, d, _) in specs.items()}
+        #: True when the tables were not allocated (built inside :func:`deferred_tables`).
+        self.deferred = _DEFERRED.get()
         self.tables = nn.ModuleDict(
-            {t: nn.Embedding(v, d) for t, (v, d, _) in specs.items()})
-        initializer = resolve_init(init)
+            {} if self.deferred else {t: nn.Embedding(v, d) for t, (v, d, _) in specs.items()})
+        #: initialises rows (in place): here, or later where deferred tables are created
+        self.initializer = resolve_init(init)
         for emb in self.tables.values():
-            initializer.embedding_(emb.weight)
+            self.initializer.embedding_(emb.weight)
         #: a module ``{table: flat ids (N,)} -> {table: rows (N, E)}`` that serves the lookups
         #: instead of ``tables`` (None: the local tables).
         self.backend: Optional[nn.Module] = None
@@ -74,6 +95,7 @@ class EmbeddingTables(nn.Module):
         """
         self.backend = backend
         self.tables = nn.ModuleDict()
+        self.deferred = False
 
     def table(self, feature: str) -> nn.Embedding:
         if self.backend is not None:
@@ -83,7 +105,7 @@ class EmbeddingTables(nn.Module):
         return self.tables[self.table_of[feature]]
 
     def lookup(self, feature: str, ids: torch.Tensor) -> torch.Tensor:
-        if self.backend is not None:
+        if self.backend is not None or self.deferred:
             return self.lookup_many([(feature, ids)])[0]
         return self.tables[self.table_of[feature]](ids)
 
@@ -101,6 +123,11 @@ class EmbeddingTables(nn.Module):
         Raises:
             IndexError: an id outside its table (inputs are range-checked before this).
         """
+        if self.deferred:
+            raise ConfigError(
+                "This model's embedding tables were deferred (built inside sharded_init()) and "
+                "exist only once a fit with strategy='torchrec' under torchrun has sharded "
+                "them; compile(..., strategy='torchrec') and fit first.")
         by_table: Dict[str, List[int]] = {}
         for i, (name, _) in enumerate(wanted):
             by_table.setdefault(self.table_of[name], []).append(i)

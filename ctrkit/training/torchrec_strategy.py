@@ -40,6 +40,7 @@ import contextlib
 import dataclasses
 import logging
 import warnings
+import zlib
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -138,6 +139,27 @@ def _quiet():
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+
+
+def sharded_init():
+    """Build models inside this block to never allocate their whole embedding tables: each
+    process creates and initialises only its shards when the first ``fit`` with
+    ``strategy='torchrec'`` shards them (with the model's initialiser, from a random stream
+    seeded by the model's seed, the table and the shard's offsets).
+
+    Without it every process builds the full tables first (the sharded run then starts from
+    exactly the weights of an unsharded one, which the equivalence tests rely on), so each
+    process's peak memory includes one whole replica. With it the initial rows differ from an
+    unsharded model's (same distribution), and the model cannot predict, save or be
+    summarised before that first fit.
+
+    Example:
+        >>> with sharded_init():                                          # doctest: +SKIP
+        ...     model = ctrkit.build("din", features, l2_reg_embedding=0.0)
+        >>> model.compile("rowwise_adagrad", strategy=TorchRec(sharding={"item": "row_wise"}))
+    """
+    from ..layers.embedding import deferred_tables
+    return deferred_tables()
 
 
 # ----------------------------------------------------------------------------- compile
@@ -303,7 +325,8 @@ def shard(trainer, options: TorchRec, device: torch.device) -> ShardedLookup:
         if name in ("adagrad", "rowwise_adagrad"):
             fused["eps"] = ADAGRAD_EPS
         backend = ShardedLookup(tables.specs, trainer.embedding_optimizer)
-        full = {t: emb.weight.detach() for t, emb in tables.tables.items()}
+        full = None if tables.deferred else {t: emb.weight.detach()
+                                             for t, emb in tables.tables.items()}
         constraints = {t: ParameterConstraints(sharding_types=list(kinds),
                                                compute_kernels=["fused"])
                        for t, kinds in options.sharding.items()}
@@ -320,7 +343,15 @@ def shard(trainer, options: TorchRec, device: torch.device) -> ShardedLookup:
     for table, st in backend.sharded_state().items():
         for piece in st.local_shards():
             (r0, c0), (nr, nc) = piece.metadata.shard_offsets, piece.metadata.shard_sizes
-            piece.tensor.copy_(full[table][r0:r0 + nr, c0:c0 + nc])
+            if full is not None:
+                piece.tensor.copy_(full[table][r0:r0 + nr, c0:c0 + nc])
+                continue
+            # deferred tables: each shard drawn where it lives, from its own seeded stream
+            seed = (zlib.crc32(f"{model.seed}/{table}/{r0}/{c0}".encode())
+                    if model.seed is not None else int(torch.seed() % 2 ** 62))
+            with torch.random.fork_rng(devices=[]):  # in place: no second copy of the shard
+                torch.manual_seed(seed)
+                tables.initializer.embedding_(piece.tensor)
     del full
     backend.plan = plan  # for inspection: model.embeddings.backend.plan
     tables.attach(backend)
@@ -485,4 +516,5 @@ def load_full_optimizer_state(model, state: Mapping[str, Mapping[str, torch.Tens
 
 __all__ = ["CUDA_ONLY", "EMBEDDING_OPTIMIZERS", "INSTALL", "SHARDING_TYPES", "ShardedLookup",
            "TorchRec", "dense_optimizer", "full_state_dict", "gather_tensors", "import_torchrec",
-           "load_full_state_dict", "placement", "scatter_full", "shard"]
+           "load_full_state_dict", "placement", "scatter_full", "shard",
+           "sharded_init"]

@@ -146,6 +146,37 @@ def test_another_model_plug_in_trains_sharded_and_reloads(sharded_run):
 
 @needs_torchrec
 @pytest.mark.slow
+def test_deferred_tables_are_created_shard_by_shard_and_seeded(sharded_run):
+    a, b = (_state(sharded_run / f"deferred-{n}.ctrkit") for n in ("a", "b"))
+    for r in (0, 1):  # nothing allocated before the fit sharded the tables
+        assert _json(sharded_run / f"deferred-a-{r}.json") == {"allocated_before_fit": 0}
+    item = a["embeddings.tables.item.weight"]
+    assert torch.equal(item, b["embeddings.tables.item.weight"])  # same seed: same shards
+    *_, features = data()
+    whole = model_for(features, "sgd").state_dict()["embeddings.tables.item.weight"]
+    assert not torch.equal(item, whole)  # drawn per shard, not the full table's stream
+    assert 0.08 < float(item.std()) < 0.12 and abs(float(item.mean())) < 0.02  # N(0, 0.1)
+    top, bottom = item[:30], item[31:61]  # the two ranks' shards: independent streams
+    assert float((top - bottom).abs().min()) > 0
+
+
+def test_deferred_tables_cannot_be_used_or_saved_before_sharding(tmp_path):
+    from ctrkit.errors import SerializationError
+    from ctrkit.training.torchrec_strategy import sharded_init
+    _, _, xva, _, features = data()
+    with sharded_init():
+        model = model_for(features, "sgd", "torchrec")
+    assert len(model.embeddings.tables) == 0 and model.embeddings.specs["item"] == (61, 8)
+    with pytest.raises(ConfigError, match=r"deferred \(built inside sharded_init\(\)\)"):
+        model.predict(xva)
+    with pytest.raises(SerializationError, match="nothing to save"):
+        model.save(tmp_path / "m.ctrkit")
+    assert not (tmp_path / "m.ctrkit").exists()
+    assert len(model_for(features, "sgd").embeddings.tables) == 3  # the block has ended
+
+
+@needs_torchrec
+@pytest.mark.slow
 def test_backup_and_restore_resumes_a_sharded_run_exactly(sharded_run):
     straight, resumed = (_state(sharded_run / f"{n}.ctrkit") for n in ("straight", "resumed"))
     for k in straight:  # tables and the fused Adagrad state both restored: identical weights

@@ -20,12 +20,12 @@ def data():
     return tr, y[:N_TRAIN], va, y[N_TRAIN:], features
 
 
-def model_for(features, optimizer: str, strategy=None):
+def model_for(features, optimizer: str, strategy=None, lr=None):
     """DIN without batch statistics (relu/sigmoid, no Dice) nor table-wide regularizer, so W
     ranks x batch b follow 1 process x batch W*b; ``strategy=None`` is that one process."""
     model = ctrkit.build("din", features, dnn_hidden_units=(16, 8), att_hidden_size=(8,),
                          dnn_activation="relu", att_activation="sigmoid", seed=7,
                          l2_reg_embedding=0.0, init_std=0.1)
-    model.compile(optimizer, "binary_crossentropy", lr=LR[optimizer], metrics=["auc"],
+    model.compile(optimizer, "binary_crossentropy", lr=LR[optimizer] if lr is None else lr, metrics=["auc"],
                   strategy=strategy)
     return model

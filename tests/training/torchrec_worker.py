@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 
 import ctrkit  # noqa: E402
 from ctrkit.callbacks import BackupAndRestore, Callback  # noqa: E402
-from ctrkit.training.torchrec_strategy import TorchRec, placement  # noqa: E402
+from ctrkit.training.torchrec_strategy import TorchRec, placement, sharded_init  # noqa: E402
 
 from torchrec_cases import EPOCHS, SHARDING, data, model_for  # noqa: E402
 
@@ -62,6 +62,14 @@ def main(out: Path, batch: int) -> None:
     model.fit(xtr, ytr, batch_size=batch, epochs=1, verbose=0)
     model.save(out / "deepfm.ctrkit")
     torch.save(torch.from_numpy(model.predict(xva, batch_size=batch)), out / f"deepfm-{rank}.pt")
+    # Tables never built whole: every rank initialises its shards only (seeded per shard).
+    for name in ("deferred-a", "deferred-b"):
+        with sharded_init():
+            model = model_for(features, "sgd", strategy, lr=1e-12)
+        allocated = len(model.embeddings.tables)
+        model.fit(xtr, ytr, batch_size=batch, epochs=1, verbose=0)
+        model.save(out / f"{name}.ctrkit")
+        json.dump({"allocated_before_fit": allocated}, open(out / f"{name}-{rank}.json", "w"))
     # BackupAndRestore: a run killed after epoch 1 and restarted ends like an uninterrupted one.
     for name, crash in (("straight", None), ("resumed", 1)):
         model = model_for(features, "adagrad", strategy)
