@@ -9,7 +9,9 @@ model runs with its defaults (DIEN: AUGRU, auxiliary loss with in-batch negative
 Each measurement runs in a fresh subprocess; models alternate run by run; medians over --runs
 are printed with the rows/s ratio to DIN. With --deepctr-python pointing to an interpreter
 that has deepctr-torch (see bench_din.py), DeepCTR-Torch's DIEN (AUGRU, no negative sampling:
-it needs neg_hist inputs) runs beside ``dien-noaux``.
+it needs neg_hist inputs) runs beside ``dien-noaux``, and with ``--models xdeepfm,autoint,dcn``
+its xDeepFM, AutoInt and DCN beside ctrkit's (same data and defaults; DeepCTR's DCN and
+AutoInt also carry a linear part, ctrkit's do not).
 
 Run:  python benchmarks/bench_sequence_models.py [--rows 100000] [--runs 3]
 """
@@ -35,18 +37,34 @@ from bench_din import BATCH, T, features, make_data, peak_rss_mb  # noqa: E402
 
 #: name -> (registered model, hyperparameters)
 MODELS = {"din": ("din", {}), "dien": ("dien", {}),
-          "dien-noaux": ("dien", {"use_negsampling": False}), "bst": ("bst", {})}
+          "dien-noaux": ("dien", {"use_negsampling": False}), "bst": ("bst", {}),
+          # the interaction models, for --models xdeepfm,autoint,dcn --deepctr-python ...
+          "xdeepfm": ("xdeepfm", {}), "dcn": ("dcn", {}),
+          # DeepCTR-Torch 0.3's AutoInt splits the embedding (8) over its 2 heads
+          "autoint": ("autoint", {"att_embedding_size": 4})}
+#: ctrkit model -> the DeepCTR-Torch model run beside it with --deepctr-python
+DEEPCTR = {"dien-noaux": "DIEN", "xdeepfm": "xDeepFM", "dcn": "DCN", "autoint": "AutoInt"}
 
 
 def worker(name: str, rows: int, maxlen: int, threads: int) -> dict:
     import torch
     torch.set_num_threads(threads)
     x, y = make_data(rows, maxlen)
-    if name == "deepctr-dien":
-        from deepctr_torch.models import DIEN
+    if name.startswith("deepctr-"):
         import deepctr_torch.inputs as dinputs
-        model = DIEN(features(dinputs, maxlen), ["item", "cate"], gru_type="AUGRU",
-                     use_negsampling=False, device="cpu", seed=0)
+        import deepctr_torch.models as dmodels
+        cls = getattr(dmodels, name[len("deepctr-"):])
+        feats = features(dinputs, maxlen)
+        if cls.__name__ == "DIEN":
+            model = cls(feats, ["item", "cate"], gru_type="AUGRU", use_negsampling=False,
+                        device="cpu", seed=0)
+        else:  # its interaction models take (linear, dnn) feature lists; they count fields
+            # by tables, so each history gets its own table there (shared ones crash its CIN)
+            S, V = dinputs.SparseFeat, dinputs.VarLenSparseFeat
+            feats = [f if isinstance(f, V) is False else
+                     V(S(f.name, f.vocabulary_size, f.embedding_dim), maxlen,
+                       length_name=f.length_name) for f in feats]
+            model = cls(feats, feats, device="cpu", seed=0)
         model.compile("adam", "binary_crossentropy", metrics=["binary_crossentropy", "auc"])
     else:
         import ctrkit
@@ -80,11 +98,11 @@ def main() -> None:
         return
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if args.deepctr_python:
-        names.append("deepctr-dien")
+        names += [f"deepctr-{DEEPCTR[n]}" for n in list(names) if n in DEEPCTR]
     results = {n: [] for n in names}
     for r in range(args.runs):
         for n in names:  # alternate the models run by run
-            py = args.deepctr_python if n == "deepctr-dien" else sys.executable
+            py = args.deepctr_python if n.startswith("deepctr-") else sys.executable
             out = subprocess.run([py, os.path.abspath(__file__), "--worker", n, "--rows",
                                   str(args.rows), "--maxlen", str(args.maxlen), "--threads",
                                   str(args.threads)], check=True, capture_output=True, text=True)
@@ -105,12 +123,13 @@ def main() -> None:
         print(f"  {n:12s} train {m['train_rows_s']:8.0f} rows/s  predict "
               f"{m['predict_rows_s']:8.0f} rows/s  peak RSS {m['peak_rss_mb']:6.0f} MB  "
               f"auc {m['auc']:.4f}{ratio}")
-    if "deepctr-dien" in med and "dien-noaux" in med:
-        c, d = med["dien-noaux"], med["deepctr-dien"]
-        print(f"  ctrkit dien-noaux / DeepCTR-Torch DIEN: train "
-              f"{c['train_rows_s'] / d['train_rows_s']:.2f}x, predict "
-              f"{c['predict_rows_s'] / d['predict_rows_s']:.2f}x, peak RSS "
-              f"{c['peak_rss_mb'] / d['peak_rss_mb']:.2f}x")
+    for n, other in DEEPCTR.items():
+        if n in med and f"deepctr-{other}" in med:
+            c, d = med[n], med[f"deepctr-{other}"]
+            print(f"  ctrkit {n} / DeepCTR-Torch {other}: train "
+                  f"{c['train_rows_s'] / d['train_rows_s']:.2f}x, predict "
+                  f"{c['predict_rows_s'] / d['predict_rows_s']:.2f}x, peak RSS "
+                  f"{c['peak_rss_mb'] / d['peak_rss_mb']:.2f}x")
 
 
 if __name__ == "__main__":
