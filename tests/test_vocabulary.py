@@ -1,5 +1,6 @@
 """A vocabulary belongs to its embedding table; raw values versus ids is explicit (issue 13)."""
 import numpy as np
+import torch
 import pytest
 
 import ctrkit
@@ -251,3 +252,21 @@ def test_every_model_encodes_a_sequence_sharing_a_table_by_embedding_name(name):
 def pad_sequences_post(rows, maxlen):
     from ctrkit.data import pad_sequences
     return pad_sequences(rows, maxlen, padding="post", truncating="pre")
+
+
+def test_training_on_raw_values_equals_training_on_ids(trained):
+    _, log, x, y, encoders = trained
+    features = trained[0].features
+    models = [ctrkit.build("din", features, dnn_hidden_units=(8,), att_hidden_size=(8,))
+              for _ in range(2)]
+    raw = raw_inputs(log, x, encoders)
+    for m in models:
+        m.encoders = dict(encoders)
+        m.compile("adam", "binary_crossentropy", lr=0.05, metrics=["auc"])
+    ha = models[0].fit(raw, y, batch_size=64, epochs=2, verbose=0, validation_data=(raw, y))
+    hb = models[1].fit(x, y, batch_size=64, epochs=2, verbose=0, validation_data=(x, y),
+                       encoded=True)
+    assert ha.history == hb.history
+    for (k, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+        assert torch.equal(a, b), k
+

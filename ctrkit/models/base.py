@@ -304,12 +304,20 @@ class BaseModel(nn.Module):
 
     @contextlib.contextmanager
     def _encoding(self, encoded: Optional[bool]):
-        """The call's ``encoded`` switch, for batch sources encoded batch by batch."""
+        """The call's ``encoded`` switch, resolved to True (ids) or False (raw values).
+
+        In-memory inputs are encoded with the yielded value, passed explicitly (concurrent
+        calls on one model, e.g. a threaded server, cannot see each other's switch); batch
+        sources encode batch by batch through :meth:`encode_inputs`, which reads the switch
+        of the call in progress (so concurrent calls with batch sources and different
+        switches on ONE model are not supported).
+        """
         from ..vocabulary import check_encoded
-        check_encoded(encoded, bool(self.vocabularies()))
-        before, self._call_encoded = self._call_encoded, encoded
+        has_vocabularies = bool(self.vocabularies())
+        ids = check_encoded(encoded, has_vocabularies)
+        before, self._call_encoded = self._call_encoded, ids
         try:
-            yield
+            yield ids
         finally:
             self._call_encoded = before
 
@@ -386,12 +394,13 @@ class BaseModel(nn.Module):
             InputError: bad data (nothing is trained then).
         """
         trainer = require_trainer(self)
-        with self._encoding(encoded):
+        with self._encoding(encoded) as encoded:
             if (isinstance(validation_data, (tuple, list)) and validation_data
                     and not is_batch_source(validation_data)):
-                validation_data = (self.encode_inputs(validation_data[0]), *validation_data[1:])
+                validation_data = (self.encode_inputs(validation_data[0], encoded),
+                                   *validation_data[1:])
             return trainer.fit(
-                self.encode_inputs(x), y, batch_size=batch_size, epochs=epochs,
+                self.encode_inputs(x, encoded), y, batch_size=batch_size, epochs=epochs,
                 verbose=verbose, initial_epoch=initial_epoch, validation_split=validation_split,
                 validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
                 sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
@@ -404,8 +413,8 @@ class BaseModel(nn.Module):
         batch source with ``y=None``; ``steps`` batches of an iterable, default all;
         ``encoded`` as in :meth:`fit`)."""
         trainer = require_trainer(self)
-        with self._encoding(encoded):
-            return trainer.evaluate(self.encode_inputs(x), y, batch_size=batch_size,
+        with self._encoding(encoded) as encoded:
+            return trainer.evaluate(self.encode_inputs(x, encoded), y, batch_size=batch_size,
                                     sample_weight=sample_weight, verbose=verbose,
                                     callbacks=callbacks, steps=steps)
 
@@ -420,7 +429,7 @@ class BaseModel(nn.Module):
         vocabularies, ids otherwise."""
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        with self._encoding(encoded):
+        with self._encoding(encoded) as encoded:
             data = self.input_source(x, steps=steps, encoded=encoded)
             try:
                 cbs = CallbackList(check_callbacks(callbacks))

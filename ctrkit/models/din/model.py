@@ -250,7 +250,7 @@ class DIN(BaseModel):
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
         batch_size = int(batch_size)
-        with self._encoding(encoded):  # a batch source is encoded as it is read
+        with self._encoding(encoded) as encoded:  # a batch source is encoded as it is read
             data = self.input_source(x, encoded=encoded)  # arrays, or a batch source
             was = self.training
             self.eval()
