@@ -146,6 +146,21 @@ def test_another_model_plug_in_trains_sharded_and_reloads(sharded_run):
 
 @needs_torchrec
 @pytest.mark.slow
+def test_dice_running_statistics_are_the_same_on_every_rank(sharded_run):
+    a, b = (torch.load(sharded_run / f"dice-{r}.pt", weights_only=True) for r in (0, 1))
+    assert a.keys() == b.keys()
+    stats = [k for k in a if "running" in k]
+    assert stats  # the default DIN has Dice in its attention unit
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    *_, features = data()
+    fresh = ctrkit.build("din", features, dnn_hidden_units=(16, 8), att_hidden_size=(8,),
+                         l2_reg_embedding=0.0, seed=11).state_dict()
+    assert any(not torch.equal(fresh[k], a[k]) for k in stats)  # they were updated
+
+
+@needs_torchrec
+@pytest.mark.slow
 def test_deferred_tables_are_created_shard_by_shard_and_seeded(sharded_run):
     a, b = (_state(sharded_run / f"deferred-{n}.ctrkit") for n in ("a", "b"))
     for r in (0, 1):  # nothing allocated before the fit sharded the tables

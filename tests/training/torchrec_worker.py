@@ -62,6 +62,14 @@ def main(out: Path, batch: int) -> None:
     model.fit(xtr, ytr, batch_size=batch, epochs=1, verbose=0)
     model.save(out / "deepfm.ctrkit")
     torch.save(torch.from_numpy(model.predict(xva, batch_size=batch)), out / f"deepfm-{rank}.pt")
+    # Dice's running statistics (dense buffers) follow rank 0 on every rank, as under DDP;
+    # the sharded tables' own buffers are left out of that broadcast.
+    model = ctrkit.build("din", features, dnn_hidden_units=(16, 8), att_hidden_size=(8,),
+                         l2_reg_embedding=0.0, seed=11)
+    model.compile("adagrad", lr=0.05, metrics=["auc"], strategy=strategy)
+    model.fit(xtr, ytr, batch_size=batch, epochs=1, verbose=0, validation_data=(xva, yva))
+    torch.save({k: v for k, v in model.state_dict().items() if not k.startswith("embeddings.")},
+               out / f"dice-{rank}.pt")
     # Tables never built whole: every rank initialises its shards only (seeded per shard).
     for name in ("deferred-a", "deferred-b"):
         with sharded_init():
