@@ -227,16 +227,47 @@ class BaseModel(nn.Module):
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement forward(batch).")
 
+    def attention_weights(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Hook for :meth:`explain`: the (B, T) attention weight of every history position of
+        a batch (0 at padded positions). A model with attention over a behaviour sequence
+        overrides it; :meth:`explain` runs it in eval mode without autograd over all rows."""
+        name = self.registered_name or type(self).__name__
+        raise ConfigError(f"Model '{name}' has no attention weights to explain; explain() "
+                          f"needs a model with attention over a behaviour sequence, such as "
+                          f"'din' or 'dien'.")
+
     def explain(self, x, batch_size: int = 1024, encoded: Optional[bool] = None) -> np.ndarray:
-        """Per-position attention weights, shape (N, T), for models with attention (e.g. DIN).
+        """Per-position attention weights, shape (N, T), for models with attention (e.g. DIN,
+        DIEN): :meth:`attention_weights` over all rows, in eval mode.
+
+        Args:
+            x: inputs as for :meth:`predict`.
+            batch_size: rows per forward pass.
+            encoded: as for :meth:`predict`.
 
         Raises:
             ConfigError: this model has no attention to show.
         """
-        name = self.registered_name or type(self).__name__
-        raise ConfigError(f"Model '{name}' has no attention weights to explain; explain() "
-                          f"needs a model with attention over a behaviour sequence, such as "
-                          f"'din'.")
+        if type(self).attention_weights is BaseModel.attention_weights:
+            return self.attention_weights({})  # raises the explanation
+        if isinstance(batch_size, bool) or int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        from ..layers.frozen import frozen_weights
+        with self._encoding(encoded):  # a batch source is encoded as it is read
+            data = self.input_source(x, encoded=encoded)
+            was = self.training
+            self.eval()
+            out = []
+            try:
+                with torch.inference_mode(), frozen_weights():
+                    for b in data.batches(int(batch_size)):
+                        batch = b.x if self.device.type == "cpu" else {
+                            k: v.to(self.device) for k, v in b.x.items()}
+                        out.append(self.attention_weights(batch).float().cpu())
+            finally:
+                self.train(was)
+                data.close()
+            return torch.cat(out).numpy()
 
     def vocabularies(self) -> Dict[str, Any]:
         """Feature name -> :class:`ctrkit.vocabulary.Vocabulary`, resolved per embedding table.

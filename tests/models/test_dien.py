@@ -283,3 +283,55 @@ def test_interest_vector_equals_a_step_by_step_reference(gru_type):
         want = torch.stack([_interest_reference(model, batch, r) for r in range(8)])
     assert (batch["seq_length"] == 0).any() and (batch["seq_length"] > 1).any()
     torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("gru_type", ["AUGRU", "GRU"])
+def test_explain_gives_the_attention_on_each_behaviour_at_its_input_position(gru_type):
+    model = ctrkit.build("dien", _features(False), gru_type=gru_type, init_std=0.3, seed=5,
+                         att_hidden_units=(6,))
+    batch = _batch(8, 6, 11, neg=False)
+    x = {k: v.numpy() for k, v in batch.items()}
+    w = model.explain(x, batch_size=3)
+    assert w.shape == (8, 6) and model.training  # the mode is restored
+    lengths = batch["seq_length"].numpy()
+    pad = np.arange(6)[None] >= lengths[:, None]
+    assert (w[pad] == 0).all()
+    np.testing.assert_allclose(w.sum(1)[lengths > 0], 1.0, rtol=1e-5)  # softmax per row
+    model.double()
+    for r in np.nonzero(lengths > 1)[0][:3]:  # against the step-by-step reference's softmax
+        L = int(lengths[r])
+        keys = torch.cat([model.embeddings.lookup("hist_cate", batch["hist_cate"][r, :L]),
+                          model.embeddings.lookup("hist_item", batch["hist_item"][r, :L])], -1)
+        q = torch.cat([model.embeddings.lookup("cate", batch["cate"][r:r + 1]),
+                       model.embeddings.lookup("item", batch["item"][r:r + 1])], -1)
+        h, states = keys.new_zeros(8), []
+        for t in range(L):
+            h = _torch_gru_step(model.extractor, keys[t], h)
+            states.append(h)
+        states = torch.stack(states)
+        if gru_type == "GRU":
+            h, evolved = keys.new_zeros(8), []
+            for t in range(L):
+                h = _torch_gru_step(model.evolution, states[t], h)
+                evolved.append(h)
+            states = torch.stack(evolved)
+        model.eval()
+        with torch.no_grad():
+            a = torch.softmax(model.attention_unit(q.expand(L, -1), states), 0)
+        np.testing.assert_allclose(w[r, :L], a.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_explain_maps_weights_back_to_gappy_positions_without_a_length_column():
+    model = ctrkit.build("dien", _features(False, length_name=None), init_std=0.3, seed=2)
+    x = {"user": np.array([1, 2]), "item": np.array([3, 4]), "cate": np.array([1, 2]),
+         "hist_item": np.array([[0, 5, 0, 7, 8, 0], [0, 0, 0, 0, 0, 0]]),
+         "hist_cate": np.array([[0, 1, 0, 2, 3, 0], [0, 0, 0, 0, 0, 0]])}
+    w = model.explain(x)
+    assert (w[0] > 0).tolist() == [False, True, False, True, True, False]
+    assert w[0].sum() == pytest.approx(1.0, rel=1e-5) and not w[1].any()
+
+
+def test_models_without_attention_still_refuse_to_explain(small_synthetic):
+    x, _, features = small_synthetic
+    with pytest.raises(ConfigError, match="has no attention weights to explain"):
+        ctrkit.build("dcnv2", features).explain(x)

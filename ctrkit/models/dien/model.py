@@ -161,6 +161,9 @@ class DIEN(BaseModel):
             order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices
             ids = {n: v.gather(1, order) for n, v in ids.items()}
             mask = mask.gather(1, order)
+            self._order = order  # for explain: compacted position -> original position
+        else:
+            self._order = None
         return ids, mask, mask.sum(1)
 
     def _embed(self, names: List[str], ids: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -186,7 +189,25 @@ class DIEN(BaseModel):
         return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / max(
             len(logits), 1)
 
-    def _interest_packed(self, batch, q, ids, lengths, t) -> torch.Tensor:
+    def attention_weights(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, T) attention of the candidate on each behaviour's interest state (for
+        ``gru_type='GRU'``: on each evolved state), at the behaviours' positions in the input;
+        0 at padded positions and for rows without history. See ``explain``."""
+        emb = {x.name: self.embeddings.lookup(x.name, batch[x.name]) for x, _ in self.pairs}
+        q = torch.cat([emb[x.name] for x, _ in self.pairs], dim=-1)
+        ids, mask, lengths = self._history_ids(batch)
+        order = self._order
+        b, t = mask.shape
+        w = self._interest_packed(batch, q, ids, lengths, t, return_weights=True)
+        out = q.new_zeros(b, t)
+        if w is None:
+            return out
+        weights, rows, cols = w
+        if order is not None:
+            cols = order[rows, cols]
+        return out.index_put((rows, cols), weights)
+
+    def _interest_packed(self, batch, q, ids, lengths, t, return_weights: bool = False):
         b = q.shape[0]
         p = pack_positions(lengths, t)
         flat_ids = {n: v.reshape(-1).index_select(0, p.flat) for n, v in ids.items()}
@@ -194,7 +215,7 @@ class DIEN(BaseModel):
         keys = self._embed(hist_names, flat_ids)  # (M, E): valid positions only
         interest = q.new_zeros(b, self.interest_dim)
         if len(p.sorted_rows) == 0:
-            return interest
+            return None if return_weights else interest
         states = self.extractor(PackedSequence(keys, p.batch_sizes))[0].data
         if self.use_negsampling and self.training:
             src = (p.cols + 1 < p.lengths).nonzero().squeeze(1)
@@ -212,8 +233,12 @@ class DIEN(BaseModel):
         if self.gru_type == "GRU":
             evolved = self.evolution(PackedSequence(states, p.batch_sizes))[0].data
             w = self._scores(q, evolved, p.rows, b)
+            if return_weights:
+                return w, p.rows, p.cols
             return interest.index_add(0, p.rows, evolved * w.unsqueeze(-1))
         w = self._scores(q, states, p.rows, b)
+        if return_weights:
+            return w, p.rows, p.cols
         if self.gru_type == "AIGRU":
             last = self.evolution(PackedSequence(states * w.unsqueeze(-1), p.batch_sizes))[1][0]
         else:
