@@ -59,6 +59,26 @@ def _row_of(x, row: int):
     return x
 
 
+def _weight_scale(shown):
+    """``(uniform, (vmin, vmax), note)`` for the colour scale of one row's weights.
+
+    Weights whose spread is below 0.1% of their magnitude carry no ranking worth colouring:
+    the scale is widened to ±50% around their mean (the cells look equal) and ``note`` says why.
+    """
+    import numpy as np
+    if not len(shown):
+        return False, (None, None), ""
+    lo, hi = float(np.min(shown)), float(np.max(shown))
+    size = max(abs(lo), abs(hi))
+    if hi - lo > 1e-3 * size and hi - lo > 1e-12:
+        return False, (lo, hi), ""
+    mid = (lo + hi) / 2
+    half = max(0.5 * size, 1e-6)
+    note = (f"all weights ≈ {mid:.3g} (spread {hi - lo:.1g}):\nthe attention does not tell "
+            f"these behaviours apart (e.g. untrained)")
+    return True, (mid - half, mid + half), note
+
+
 def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str] = None,
                       title: Optional[str] = None, annotate: bool = True):
     """Draw one row's history against its attention weights; returns the Figure.
@@ -73,6 +93,14 @@ def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str
         path: write a PNG there as well.
         title: the figure title (default names the row).
         annotate: print each weight in its cell.
+
+    What you see: the weight DIN gives each behaviour when it pools the history for this
+    candidate. Without ``att_weight_normalization`` they are the unit's raw scores (they need not
+    sum to 1 and may be negative); with it, a softmax over the valid positions. The colour scale
+    spans the row's own weights, so any difference between behaviours shows. When the weights
+    are all (nearly) equal, as in an untrained model (at ``init_std=1e-4`` every behaviour scores
+    about the unit's output bias), the scale is widened around that value so the cells look
+    equal, and the title says so with the spread, instead of colouring differences of 1e-5.
 
     Returns:
         A matplotlib Figure: one cell per valid history position (padding is left out),
@@ -114,22 +142,28 @@ def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str
             valid = next(iter(history.values())) != 0
         else:
             valid = np.ones(len(weights), dtype=bool)
+    normalized = getattr(getattr(model_or_weights, "attention", None), "weight_normalization", None)
     pos = np.flatnonzero(valid)
     shown = weights[pos]
     labels = ["\n".join([f"t={t}"] + [f"{k}={int(v[t])}" for k, v in history.items()])
               for t in pos]
-    fig, ax = plt.subplots(figsize=(max(3.0, 0.9 * len(pos) + 1.5), 2.2))
+    uniform, limits, note = _weight_scale(shown)
+    fig, ax = plt.subplots(figsize=(max(5.5 if note else 3.0, 0.9 * len(pos) + 1.5),
+                                    2.8 if note else 2.2))
     im = ax.imshow(shown[None, :] if len(pos) else np.zeros((1, 0)), aspect="auto",
-                   cmap="viridis")
+                   cmap="viridis", vmin=limits[0], vmax=limits[1])
     ax.set_yticks([])
     ax.set_xticks(range(len(pos)))
     ax.set_xticklabels(labels, fontsize=8)
     if annotate:
         for i, v in enumerate(shown):
-            ax.text(i, 0, f"{v:.3g}", ha="center", va="center", color="w", fontsize=8)
-    fig.colorbar(im, ax=ax, label="attention weight")
-    ax.set_title(title or f"attention over the history of row {row}"
-                 + ("" if len(pos) else " (no history)"))
+            ax.text(i, 0, f"{v:.3g}" if uniform else f"{v:.4g}", ha="center", va="center",
+                    color="w", fontsize=8)
+    kind = {True: " (softmax)", False: " (raw score)"}.get(normalized, "")
+    fig.colorbar(im, ax=ax, label="attention weight" + kind)
+    ax.set_title((title or f"attention over the history of row {row}")
+                 + ("" if len(pos) else " (no history)") + (f"\n{note}" if note else ""),
+                 fontsize=9 if note else None)
     fig.tight_layout()
     if path is not None:
         save_figure(fig, path)
