@@ -1,8 +1,8 @@
 """ctrkit: Keras-style click-through-rate prediction on PyTorch.
 
     >>> import ctrkit
-    >>> ctrkit.list_models()        # doctest: +ELLIPSIS
-    ['din', ...]
+    >>> "din" in ctrkit.list_models()
+    True
 """
 from __future__ import annotations
 

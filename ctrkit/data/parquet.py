@@ -109,9 +109,18 @@ class ParquetDataset:
         ConfigError: bad arguments.
 
     Example:
-        >>> from ctrkit.data import ParquetDataset, write_parquet     # doctest: +SKIP
-        >>> write_parquet(x, y, "train.parquet", row_group_size=65536)
-        >>> model.fit(ParquetDataset("train.parquet"), batch_size=1024, epochs=2)
+        >>> import os, tempfile
+        >>> import ctrkit
+        >>> from ctrkit.data import ParquetDataset, write_parquet
+        >>> from ctrkit.datasets import make_synthetic
+        >>> x, y, features = make_synthetic(n_rows=200, maxlen=4, embedding_dim=4)
+        >>> path = write_parquet(x, y, os.path.join(tempfile.mkdtemp(), "train.parquet"),
+        ...                      row_group_size=64)
+        >>> model = ctrkit.build("din", features)
+        >>> model.compile("adam", metrics=["auc"])
+        >>> history = model.fit(ParquetDataset(path), batch_size=64, epochs=2, verbose=0)
+        >>> len(history.history["loss"])
+        2
     """
 
     #: read batch by batch (see ctrkit.training.data_adapters.is_batch_source)
@@ -230,8 +239,11 @@ def write_parquet(x: Any, y: Any = None, path: PathLike = "data.parquet", *,
         ConfigError: ``row_group_size`` < 1.
 
     Example:
-        >>> write_parquet({"user": np.arange(3)}, np.array([0, 1, 0]), "t.parquet")  # doctest: +SKIP
-        't.parquet'
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
+        >>> write_parquet({"user": np.arange(3)}, np.array([0, 1, 0]), path) == path
+        True
     """
     pa, pq = import_pyarrow()
     from ..inputs import _to_numpy
