@@ -25,16 +25,44 @@ from .models.base import BaseModel
 
 
 def list_models(pattern: Optional[str] = None) -> List[str]:
-    """Registered model names, sorted (optionally filtered by a shell pattern like ``'d*'``)."""
+    """Registered model names, sorted (optionally filtered by a shell pattern like ``'d*'``).
+
+    Example:
+        >>> import ctrkit
+        >>> "din" in ctrkit.list_models()
+        True
+        >>> all(name.startswith("d") for name in ctrkit.list_models("d*"))
+        True
+    """
     return MODELS.list(pattern)
 
 
 def build(name: str, features: Sequence[Any], **hparams: Any) -> BaseModel:
     """Build a registered model: ``ctrkit.build("din", features, att_weight_normalization=True)``.
 
+    Args:
+        name: a registered model name (``ctrkit.list_models()``), any case.
+        features: the feature declarations.
+        **hparams: the model's hyperparameters (DeepCTR-Torch's names).
+
+    Returns:
+        The model, not yet compiled.
+
     Raises:
         UnknownNameError: ``name`` is not registered (names the closest and lists all).
         ConfigError: an unknown hyperparameter or an invalid declaration.
+
+    Example:
+        >>> import ctrkit
+        >>> from ctrkit import SparseFeat, VarLenSparseFeat
+        >>> features = [SparseFeat("item", 10, embedding_dim=4),
+        ...             VarLenSparseFeat(SparseFeat("hist_item", 10, embedding_dim=4), 5)]
+        >>> type(ctrkit.build("din", features, att_weight_normalization=True)).__name__
+        'DIN'
+        >>> ctrkit.build("din", features, att_hiden_size=(8,))
+        Traceback (most recent call last):
+        ...
+        ctrkit.errors.ConfigError: Model 'din' got unknown hyperparameter(s) 'att_hiden_size' (did you mean 'att_hidden_size'?). It accepts: [...].
     """
     cls = MODELS.get(name)
     try:
@@ -65,8 +93,22 @@ def load(path: Any, device: Any = None) -> BaseModel:
         path: the file.
         device: where to put the model (None: the saved device, or the CPU without CUDA).
 
+    Returns:
+        The model with its features, hyperparameters, encoders and weights.
+
     Raises:
         SerializationError: missing, truncated, tampered or newer-format file (names the path).
+
+    Example:
+        >>> import os, tempfile
+        >>> import numpy as np, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.ctrkit")
+        >>> _ = model.save(path)
+        >>> x = {"user": np.array([0, 1, 2])}
+        >>> np.array_equal(ctrkit.load(path).predict(x), model.predict(x))
+        True
     """
     from .persistence import load_model
     return load_model(path, device=device)

@@ -8,43 +8,158 @@ from __future__ import annotations
 
 
 class CtrkitError(Exception):
-    """Base class of every error ctrkit raises on purpose."""
+    """Base class of every error ctrkit raises on purpose.
+
+    Example:
+        >>> import ctrkit
+        >>> try:
+        ...     ctrkit.build("dinn", [])
+        ... except ctrkit.CtrkitError as e:       # catches every ctrkit error
+        ...     print(type(e).__name__)
+        UnknownNameError
+    """
 
 
 class ConfigError(CtrkitError, ValueError):
-    """A declaration or hyperparameter is invalid (caught at construction or ``build``)."""
+    """A declaration or hyperparameter is invalid (caught at construction or ``build``).
+
+    Example:
+        >>> from ctrkit import SparseFeat
+        >>> SparseFeat("user", 0)
+        Traceback (most recent call last):
+        ...
+        ctrkit.errors.ConfigError: Feature 'user': vocabulary_size must be >= 1, got 0. Fix the declaration of 'user'.
+    """
 
 
 class InputError(CtrkitError, ValueError):
-    """Data passed to ``fit``/``predict``/``evaluate`` does not match the declared features."""
+    """Data passed to ``fit``/``predict``/``evaluate`` does not match the declared features.
+
+    Example:
+        >>> import numpy as np, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3)])
+        >>> model.predict({"user": np.array([0, 7])})
+        Traceback (most recent call last):
+        ...
+        ctrkit.errors.InputError: Feature 'user' has id 7 at row 1, but its vocabulary_size is 3 (valid ids 0..2). Raise vocabulary_size or re-encode the ids.
+    """
 
 
 class InputTypeError(InputError, TypeError):
-    """Data has the wrong type (e.g. floats or strings for a sparse id feature)."""
+    """Data has the wrong type (e.g. floats or strings for a sparse id feature).
+
+    Example:
+        >>> import numpy as np, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3)])
+        >>> try:
+        ...     model.predict({"user": np.array(["a", "b"])})
+        ... except TypeError as e:                # also a TypeError
+        ...     print(type(e).__name__)
+        InputTypeError
+    """
 
 
 class UnknownNameError(CtrkitError, ValueError):
-    """A name looked up in a registry is not registered."""
+    """A name looked up in a registry is not registered.
+
+    Example:
+        >>> import ctrkit
+        >>> ctrkit.ACTIVATIONS.get("rellu")
+        Traceback (most recent call last):
+        ...
+        ctrkit.errors.UnknownNameError: Unknown activation 'rellu'. Did you mean 'relu'? Registered activations: [...]
+    """
 
 
 class DuplicateNameError(CtrkitError, ValueError):
-    """A name is registered twice without ``override=True``."""
+    """A name is registered twice without ``override=True``.
+
+    Example:
+        >>> from ctrkit.registry import Registry
+        >>> r = Registry("thing")
+        >>> _ = r.register("a", object())
+        >>> try:
+        ...     r.register("a", object())
+        ... except DuplicateNameError:
+        ...     print("taken; pass override=True to replace it")
+        taken; pass override=True to replace it
+    """
 
 
 class NotCompiledError(CtrkitError, RuntimeError):
-    """``fit``/``evaluate`` was called before ``compile``."""
+    """``fit``/``evaluate`` was called before ``compile``.
+
+    Example:
+        >>> import numpy as np, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3)])
+        >>> try:
+        ...     model.fit({"user": np.array([0, 1])}, np.array([0, 1]), verbose=0)
+        ... except NotCompiledError:
+        ...     print("call model.compile(...) first")
+        call model.compile(...) first
+    """
 
 
 class DataNotFoundError(CtrkitError, FileNotFoundError):
-    """A data set folder or one of its files is missing."""
+    """A data set folder or one of its files is missing.
+
+    Example:
+        >>> from ctrkit.datasets import load_movielens_100k
+        >>> try:
+        ...     load_movielens_100k("/no/such/folder")
+        ... except FileNotFoundError as e:        # also a FileNotFoundError
+        ...     print(type(e).__name__)
+        DataNotFoundError
+    """
 
 
 class CallbackError(CtrkitError, ValueError):
-    """A callback is misconfigured, e.g. monitors a key that ``fit`` never logs."""
+    """A callback is misconfigured, e.g. monitors a key that ``fit`` never logs.
+
+    Example:
+        >>> import numpy as np, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> from ctrkit.callbacks import EarlyStopping
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3)])
+        >>> model.compile("adam")
+        >>> try:                                  # no validation data: no val_auc
+        ...     model.fit({"user": np.array([0, 1])}, np.array([0, 1]), verbose=0,
+        ...               callbacks=[EarlyStopping("val_auc")])
+        ... except CallbackError as e:
+        ...     print("val_auc" in str(e))
+        True
+    """
 
 
 class SerializationError(CtrkitError, ValueError):
-    """A saved file is missing, truncated, tampered with or of a newer format."""
+    """A saved file is missing, truncated, tampered with or of a newer format.
+
+    Example:
+        >>> import ctrkit
+        >>> try:
+        ...     ctrkit.load("/no/such/model.ctrkit")
+        ... except SerializationError:
+        ...     print("cannot load it")
+        cannot load it
+    """
+
+
+_NOT_FITTED_DOC = """An object that must be fitted first (e.g. an encoder) was used before ``fit``.
+
+    Also a ``sklearn.exceptions.NotFittedError``.
+
+    Example:
+        >>> from ctrkit.data import CategoricalEncoder
+        >>> from ctrkit.errors import NotFittedError
+        >>> try:
+        ...     CategoricalEncoder("city").transform(["Paris"])
+        ... except NotFittedError:
+        ...     print("fit the encoder first")
+        fit the encoder first
+    """
 
 
 class TrainingError(CtrkitError, RuntimeError):
@@ -58,8 +173,7 @@ def __getattr__(name: str):
         from sklearn.exceptions import NotFittedError as _SkNotFittedError
 
         cls = type("NotFittedError", (CtrkitError, _SkNotFittedError), {
-            "__doc__": "An object that must be fitted first (e.g. an encoder) was used "
-                       "before ``fit``. Also a ``sklearn.exceptions.NotFittedError``.",
+            "__doc__": _NOT_FITTED_DOC,
             "__module__": __name__})
         globals()["NotFittedError"] = cls
         return cls

@@ -66,6 +66,11 @@ class SparseFeat:
         dtype: declared id dtype (kept for DeepCTR compatibility; ids are int64 internally).
         embedding_name: the embedding table; features naming the same table share it.
         group_name: feature group (used by models that interact groups).
+
+    Example:
+        >>> f = SparseFeat("city", vocabulary_size=1000, embedding_dim="auto")
+        >>> f.embedding_dim, f.embedding_name
+        (30, 'city')
     """
 
     name: str
@@ -98,7 +103,18 @@ class SparseFeat:
 
 @dataclass(frozen=True)
 class DenseFeat:
-    """A numeric feature of ``dimension`` float values per row."""
+    """A numeric feature of ``dimension`` float values per row.
+
+    Args:
+        name: the key of the feature in ``x``.
+        dimension: values per row (a column of shape (N,) or (N, dimension)).
+        dtype: declared dtype (kept for DeepCTR compatibility; values become float32).
+        transform_fn: applied to the column before validation (not saved with a model).
+
+    Example:
+        >>> DenseFeat("price", 1)
+        DenseFeat(name='price', dimension=1, dtype='float32', transform_fn=None)
+    """
 
     name: str
     dimension: int = 1
@@ -124,6 +140,12 @@ class VarLenSparseFeat:
         maxlen: the sequence width T.
         combiner: pooling when the model pools the sequence: ``mean``, ``sum`` or ``max``.
         length_name: the feature holding each row's valid length.
+
+    Example:
+        >>> hist = VarLenSparseFeat(SparseFeat("hist_item", 100, embedding_dim=8), maxlen=20,
+        ...                         length_name="seq_length")
+        >>> hist.name, hist.maxlen, hist.embedding_dim, hist.combiner
+        ('hist_item', 20, 8, 'mean')
     """
 
     sparsefeat: SparseFeat
@@ -156,7 +178,13 @@ Feature = Union[SparseFeat, DenseFeat, VarLenSparseFeat]
 
 def get_feature_names(feature_columns: Iterable[Feature]) -> List[str]:
     """Input names in DeepCTR order: each feature, and a ``length_name`` right after the first
-    sequence that names it."""
+    sequence that names it.
+
+    Example:
+        >>> get_feature_names([SparseFeat("item", 4), DenseFeat("price"),
+        ...                    VarLenSparseFeat(SparseFeat("hist_item", 4), 5, length_name="n")])
+        ['item', 'price', 'hist_item', 'n']
+    """
     names: List[str] = []
     for f in feature_columns:
         if f.name not in names:

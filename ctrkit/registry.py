@@ -140,29 +140,146 @@ REGISTRIES = {r.kind: r for r in (MODELS, LAYERS, ACTIVATIONS, METRICS, LOSSES, 
 
 
 def register_model(name: Optional[str] = None, *, override: bool = False) -> Callable[[T], T]:
-    """Decorator registering a model class: ``@ctrkit.register_model("mymodel")``."""
+    """Decorator registering a model class: ``@ctrkit.register_model("mymodel")``.
+
+    Args:
+        name: the registered name (default: the class name, lower-cased).
+        override: replace a model already registered under ``name``.
+
+    Returns:
+        A decorator that registers the class and returns it unchanged.
+
+    Raises:
+        DuplicateNameError: ``name`` is taken and ``override`` is False.
+
+    Example:
+        >>> import ctrkit
+        >>> with ctrkit.MODELS.scope():               # tests: nothing leaks out
+        ...     @ctrkit.register_model("tiny")
+        ...     class Tiny(ctrkit.BaseModel):
+        ...         def forward(self, batch):
+        ...             return self.head(batch["user"].float())
+        ...     "tiny" in ctrkit.list_models()
+        True
+    """
     return MODELS.register(name, override=override)
 
 
 def register_layer(name: Optional[str] = None, *, override: bool = False) -> Callable[[T], T]:
+    """Decorator registering a layer class (an ``nn.Module``) in ``LAYERS``.
+
+    Args:
+        name: the registered name (default: the class name, lower-cased).
+        override: replace a layer already registered under ``name``.
+
+    Example:
+        >>> import torch
+        >>> from ctrkit.registry import LAYERS
+        >>> with LAYERS.scope():
+        ...     @register_layer("double")
+        ...     class Double(torch.nn.Module):
+        ...         def forward(self, x):
+        ...             return 2 * x
+        ...     LAYERS.get("double")()(torch.ones(2)).tolist()
+        [2.0, 2.0]
+    """
     return LAYERS.register(name, override=override)
 
 
 def register_activation(name: Optional[str] = None, *, override: bool = False) -> Callable[[T], T]:
+    """Decorator registering an activation factory ``f(dim) -> nn.Module`` (or a module class).
+
+    Models then accept its name in ``dnn_activation``/``att_activation``.
+
+    Args:
+        name: the registered name (default: the object's name, lower-cased).
+        override: replace an activation already registered under ``name``.
+
+    Example:
+        >>> import torch
+        >>> from ctrkit.registry import ACTIVATIONS
+        >>> from ctrkit.layers import create_activation
+        >>> with ACTIVATIONS.scope():
+        ...     _ = register_activation("softplus")(lambda dim: torch.nn.Softplus())
+        ...     create_activation("softplus", 4)
+        Softplus(beta=1.0, threshold=20.0)
+    """
     return ACTIVATIONS.register(name, override=override)
 
 
 def register_metric(name: Optional[str] = None, obj: Any = None, *, override: bool = False):
+    """Register a metric (a :class:`~ctrkit.metrics.Metric` or ``f(y_true, y_pred) -> float``).
+
+    Args:
+        name: the name ``compile(metrics=[...])`` accepts.
+        obj: the metric; without it, a decorator.
+        override: replace a metric already registered under ``name``.
+
+    Example:
+        >>> import numpy as np
+        >>> from ctrkit.registry import METRICS
+        >>> from ctrkit.metrics import Metric, get_metric
+        >>> mean_ctr = Metric("mean_ctr", lambda y, p, **kw: float(np.mean(p)), direction="min")
+        >>> with METRICS.scope():
+        ...     _ = register_metric("mean_ctr", mean_ctr)
+        ...     get_metric("mean_ctr")(np.array([0, 1]), np.array([0.25, 0.75]))
+        0.5
+    """
     return METRICS.register(name, obj, override=override)
 
 
 def register_loss(name: Optional[str] = None, obj: Any = None, *, override: bool = False):
+    """Register a loss ``f(y_pred, y_true) -> scalar tensor`` for ``compile(loss=name)``.
+
+    Args:
+        name: the name ``compile`` accepts.
+        obj: the loss; without it, a decorator.
+        override: replace a loss already registered under ``name``.
+
+    Example:
+        >>> import torch
+        >>> from ctrkit.registry import LOSSES
+        >>> with LOSSES.scope():
+        ...     _ = register_loss("l1", lambda pred, y: (pred - y).abs().mean())
+        ...     LOSSES.get("l1")(torch.tensor([0.5]), torch.tensor([1.0])).item()
+        0.5
+    """
     return LOSSES.register(name, obj, override=override)
 
 
 def register_optimizer(name: Optional[str] = None, obj: Any = None, *, override: bool = False):
+    """Register an optimizer class (``cls(params, lr=...)``) for ``compile(optimizer=name)``.
+
+    Args:
+        name: the name ``compile`` accepts.
+        obj: the optimizer class; without it, a decorator.
+        override: replace an optimizer already registered under ``name``.
+
+    Example:
+        >>> import torch
+        >>> from ctrkit.registry import OPTIMIZERS
+        >>> with OPTIMIZERS.scope():
+        ...     _ = register_optimizer("asgd", torch.optim.ASGD)
+        ...     OPTIMIZERS.get("ASGD") is torch.optim.ASGD
+        True
+    """
     return OPTIMIZERS.register(name, obj, override=override)
 
 
 def register_regularizer(name: Optional[str] = None, obj: Any = None, *, override: bool = False):
+    """Register a :class:`~ctrkit.regularizers.Regularizer` class for ``embedding_regularizer=name``.
+
+    Args:
+        name: the name models accept in ``embedding_regularizer``.
+        obj: the class; without it, a decorator.
+        override: replace a regularizer already registered under ``name``.
+
+    Example:
+        >>> from ctrkit.registry import REGULARIZERS
+        >>> from ctrkit.regularizers import WholeTableL2
+        >>> with REGULARIZERS.scope():
+        ...     _ = register_regularizer("my_l2", WholeTableL2)
+        ...     "my_l2" in REGULARIZERS.list()
+        True
+    """
     return REGULARIZERS.register(name, obj, override=override)

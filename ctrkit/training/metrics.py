@@ -33,6 +33,12 @@ class Metric:
             error bound)``) that computes the same metric batch by batch, e.g.
             :class:`~ctrkit.training.approx_auc.AUCHistogram`. When every metric has one, a
             streamed pass keeps no per-row predictions.
+
+    Example:
+        >>> import numpy as np
+        >>> hit_rate = Metric("hit_rate", lambda y, p, **kw: float(np.mean((p >= 0.5) == y)))
+        >>> hit_rate(np.array([1, 0, 1]), np.array([0.9, 0.2, 0.3]))
+        0.666...
     """
 
     name: str
@@ -96,8 +102,20 @@ for _alias, _target in METRIC_ALIASES.items():
 def get_metric(spec: Union[str, Metric, Callable[..., float]]) -> Metric:
     """Resolve a metric name, :class:`Metric` or plain callable ``fn(y_true, y_pred)``.
 
+    Args:
+        spec: a registered name (``'auc'``, ``'logloss'``, ``'gauc'``, ...), a Metric, or a
+            callable (logged under its ``__name__``, direction ``'max'``).
+
+    Returns:
+        The :class:`Metric`.
+
     Raises:
         UnknownNameError: unknown name (never silently dropped).
+
+    Example:
+        >>> m = get_metric("logloss")
+        >>> m.name, m.direction
+        ('logloss', 'min')
     """
     if isinstance(spec, Metric):
         return spec
@@ -121,6 +139,16 @@ def get_metric(spec: Union[str, Metric, Callable[..., float]]) -> Metric:
 
 
 def get_metrics(specs: Optional[Sequence[Any]]) -> List[Metric]:
+    """:func:`get_metric` for each of ``specs`` (a list, one spec, or None for none).
+
+    Raises:
+        UnknownNameError: an unknown name.
+        ConfigError: a metric listed twice.
+
+    Example:
+        >>> [m.name for m in get_metrics(["auc", "logloss"])]
+        ['auc', 'logloss']
+    """
     if specs is None:
         return []
     if isinstance(specs, (str, Metric)) or callable(specs):
@@ -134,7 +162,12 @@ def get_metrics(specs: Optional[Sequence[Any]]) -> List[Metric]:
 
 
 def metric_direction(key: str) -> Optional[str]:
-    """Direction of a logged key (``val_auc`` -> ``'max'``, ``loss`` -> ``'min'``), or None."""
+    """Direction of a logged key (``val_auc`` -> ``'max'``, ``loss`` -> ``'min'``), or None.
+
+    Example:
+        >>> metric_direction("val_auc"), metric_direction("loss"), metric_direction("lr")
+        ('max', 'min', None)
+    """
     base = key[4:] if key.startswith("val_") else key
     if base in ("loss", "reg_loss"):
         return "min"
