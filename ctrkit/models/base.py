@@ -78,6 +78,20 @@ class BaseModel(nn.Module):
         seed: makes construction and training reproducible, without touching the global RNG.
         device: ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'``.
         table_of: feature name -> embedding table, overriding ``embedding_name``.
+
+    Example:
+        >>> import ctrkit
+        >>> from ctrkit.datasets import make_synthetic
+        >>> x, y, features = make_synthetic(n_rows=256, maxlen=4, embedding_dim=4, seed=0)
+        >>> model = ctrkit.build("din", features, seed=0)       # a BaseModel
+        >>> model.compile("adam", "binary_crossentropy", metrics=["auc"], lr=1e-3)
+        >>> history = model.fit(x, y, batch_size=64, epochs=2, verbose=0, validation_split=0.25)
+        >>> sorted(history.history)
+        ['auc', 'loss', 'val_auc', 'val_loss']
+        >>> model.predict(x).shape
+        (256, 1)
+        >>> sorted(model.evaluate(x, y))
+        ['auc', 'loss']
     """
 
     #: the registered name (set by ``ctrkit.build``/``register_model``).

@@ -85,6 +85,15 @@ class CallbackList:
 
     Every callback of one call receives the same ``logs`` dict (a new empty dict when the
     caller passes none), so a key one callback adds (``lr``) is seen by the later ones.
+
+    Example:
+        >>> class Mark(Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         logs["seen"] = logs.get("seen", 0) + 1
+        >>> logs = {}
+        >>> CallbackList([Mark(), Mark()]).on_epoch_end(0, logs)
+        >>> logs
+        {'seen': 2}
     """
 
     def __init__(self, callbacks: Optional[Iterable[Callback]] = None) -> None:
@@ -145,7 +154,19 @@ class CallbackList:
 
 
 def check_callbacks(callbacks: Optional[Iterable[Any]]) -> List[Callback]:
-    """Return ``callbacks`` as a list, refusing anything that is not a :class:`Callback`."""
+    """Return ``callbacks`` as a list, refusing anything that is not a :class:`Callback`.
+
+    Raises:
+        CallbackError: an entry is not a Callback (says how to wrap a function).
+
+    Example:
+        >>> len(check_callbacks(Callback())), check_callbacks(None)
+        (1, [])
+        >>> check_callbacks([print])
+        Traceback (most recent call last):
+        ...
+        ctrkit.errors.CallbackError: callbacks[0] is <built-in function print> (builtin_function_or_method), not a ctrkit.callbacks.Callback. Subclass ctrkit.callbacks.Callback, or wrap functions in LambdaCallback.
+    """
     if callbacks is None:
         return []
     if isinstance(callbacks, Callback):

@@ -17,6 +17,16 @@ class History(Callback):
     ``history.params`` the fit parameters (``epochs``, ``steps``, ``batch_size``, ...).
     ``model.history`` is set to it when training begins (as in Keras), unless the model
     already has a ``history`` attribute of its own (which is left alone).
+
+    Example:
+        >>> import ctrkit
+        >>> from ctrkit.datasets import make_synthetic
+        >>> x, y, features = make_synthetic(n_rows=128, maxlen=4, embedding_dim=4)
+        >>> model = ctrkit.build("base", features)
+        >>> model.compile("adam")
+        >>> history = model.fit(x, y, batch_size=64, epochs=3, verbose=0)
+        >>> history.epoch, len(history.history["loss"])
+        ([0, 1, 2], 3)
     """
 
     def __init__(self) -> None:

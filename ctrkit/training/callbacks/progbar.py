@@ -29,6 +29,16 @@ class ProgbarLogger(Callback):
         verbose: 0, 1 or 2.
         stream: where to write.
         interval: least seconds between two redraws of the bar (the last step always draws).
+
+    Example:
+        >>> import ctrkit
+        >>> from ctrkit.datasets import make_synthetic
+        >>> x, y, features = make_synthetic(n_rows=128, maxlen=4, embedding_dim=4)
+        >>> model = ctrkit.build("base", features)
+        >>> model.compile("adam")
+        >>> _ = model.fit(x, y, batch_size=64, epochs=2, verbose=2)   # adds ProgbarLogger(2)
+        Epoch 1/2 - ...s - loss: ...
+        Epoch 2/2 - ...s - loss: ...
     """
 
     rank_zero_only = True  # prints/writes files: rank 0 alone under DDP
