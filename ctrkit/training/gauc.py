@@ -41,6 +41,12 @@ class GAUCResult:
         groups: the ids of the used groups, sorted.
         group_auc: AUC of each used group, aligned with ``groups``.
         group_weight: weight of each used group in the average, aligned with ``groups``.
+
+    Example:
+        >>> res = gauc([1, 0, 1, 0, 1], [0.9, 0.1, 0.2, 0.8, 0.5], groups=[7, 7, 8, 8, 9],
+        ...            return_details=True)
+        >>> res.value, res.n_groups_used, res.n_groups_skipped, res.groups.tolist()
+        (0.5, 2, 1, [7, 8])
     """
 
     value: float

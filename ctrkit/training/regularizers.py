@@ -16,7 +16,23 @@ from ..registry import REGULARIZERS
 
 
 class Regularizer:
-    """Base class: ``prepare`` once per fit, ``penalty`` every step (a scalar tensor)."""
+    """Base class: ``prepare`` once per fit, ``penalty`` every step (a scalar tensor).
+
+    Args:
+        strength: the penalty's factor (``l2_reg_embedding`` of the model).
+
+    Example:
+        >>> import ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> class FirstRowL1(Regularizer):           # penalise row 1 of every table
+        ...     def penalty(self, model, batch):
+        ...         return self.strength * sum(t.weight[1].abs().sum()
+        ...                                    for t in model.embeddings.tables.values())
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3, embedding_dim=2)],
+        ...                      embedding_regularizer=FirstRowL1(1e-3))
+        >>> type(model.regularizer).__name__
+        'FirstRowL1'
+    """
 
     def __init__(self, strength: float = 0.0) -> None:
         self.strength = float(strength)
@@ -30,7 +46,17 @@ class Regularizer:
 
 @REGULARIZERS.register("l2")
 class WholeTableL2(Regularizer):
-    """DeepCTR's embedding L2: ``strength * sum(W**2)`` over every table, every step."""
+    """DeepCTR's embedding L2: ``strength * sum(W**2)`` over every table, every step.
+
+    Example:
+        >>> import torch, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3, embedding_dim=2)])
+        >>> with torch.no_grad():
+        ...     _ = model.embeddings.tables["user"].weight.fill_(1.0)
+        >>> WholeTableL2(0.5).penalty(model, batch={}).item()      # 0.5 * 6 weights of 1
+        3.0
+    """
 
     def penalty(self, model, batch):
         if self.strength == 0.0:
@@ -155,6 +181,11 @@ def create_regularizer(spec, strength: float) -> Regularizer:
 
     Raises:
         UnknownNameError: unknown name (lists the registered names).
+
+    Example:
+        >>> reg = create_regularizer("mba", 1e-3)
+        >>> type(reg).__name__, reg.strength
+        ('MBA', 0.001)
     """
     if isinstance(spec, Regularizer):
         return spec
