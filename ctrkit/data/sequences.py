@@ -110,7 +110,9 @@ def history_positions(user: np.ndarray, time: np.ndarray, item_rank: np.ndarray,
     """Indices of each event's history events, vectorised.
 
     Args:
-        user: (N,) group key per event; time: (N,) sortable time; item_rank: (N,) tie-break.
+        user: (N,) group key per event.
+        time: (N,) sortable time.
+        item_rank: (N,) tie-break among events of the same time.
         eligible: (N,) bool, events that may enter a history (e.g. positives only).
         maxlen: T, the most recent events kept.
 
@@ -119,6 +121,14 @@ def history_positions(user: np.ndarray, time: np.ndarray, item_rank: np.ndarray,
         is the log row of the j-th history event of row r (oldest first, left-aligned; 0 where
         not valid). History = same user, strictly earlier time, eligible, ordered by
         (time, item_rank), the last ``maxlen``.
+
+    Example:
+        >>> import numpy as np
+        >>> pos, valid, lengths = history_positions(
+        ...     user=np.array([0, 0, 0]), time=np.array([1, 2, 3]), item_rank=np.array([0, 0, 0]),
+        ...     eligible=np.array([True, True, True]), maxlen=2)
+        >>> pos.tolist(), lengths.tolist()          # row 2's history: rows 0 and 1
+        ([[0, 0], [0, 0], [0, 1]], [0, 1, 2])
     """
     n = len(user)
     order = np.lexsort((item_rank, time, user))
@@ -190,6 +200,15 @@ def build_behavior_sequences(
 
     Raises:
         InputError: a missing column (named), an unsortable time, a label not 0/1, bad maxlen.
+
+    Example:
+        >>> log = {"user": ["ann", "ann", "ann", "bob"], "item": ["a", "b", "c", "a"],
+        ...        "time": [1, 2, 3, 1], "label": [1, 0, 1, 1]}
+        >>> x, y, features = build_behavior_sequences(log, maxlen=3, positive_only=True)
+        >>> x["hist_item"].tolist()      # ids: a -> 2, b -> 3, c -> 4; ann's 2nd and 3rd rows
+        [[0, 0, 0], [2, 0, 0], [2, 0, 0], [0, 0, 0]]
+        >>> [f.name for f in features]
+        ['user', 'item', 'hist_item']
     """
     if isinstance(maxlen, bool) or not hasattr(maxlen, "__index__") or int(maxlen) < 1:
         raise ConfigError(f"maxlen must be an integer >= 1, got {maxlen!r}.")
@@ -236,7 +255,13 @@ def build_behavior_sequences(
 
 
 def take_rows(data: Any, idx: np.ndarray) -> Any:
-    """Rows ``idx`` of a dict of arrays (each array indexed) or of a DataFrame (``iloc``)."""
+    """Rows ``idx`` of a dict of arrays (each array indexed) or of a DataFrame (``iloc``).
+
+    Example:
+        >>> import numpy as np
+        >>> take_rows({"user": np.array([5, 6, 7])}, np.array([2, 0]))["user"].tolist()
+        [7, 5]
+    """
     if hasattr(data, "iloc"):
         return data.iloc[idx]
     return {k: _to_numpy(v, k)[idx] for k, v in data.items()}
@@ -263,7 +288,14 @@ def time_split(data: Any, user: str = "user", time: str = "time", last_k: int = 
         ``(train, test)`` of the same type as ``data`` (or index arrays).
 
     Raises:
-        InputError: a missing column or an unsortable time; ConfigError: bad ``last_k``.
+        InputError: a missing column or an unsortable time.
+        ConfigError: bad ``last_k``.
+
+    Example:
+        >>> log = {"user": [1, 1, 1, 2, 2], "time": [3, 1, 2, 5, 4]}
+        >>> train, test = time_split(log, last_k=1, return_index=True)
+        >>> train.tolist(), test.tolist()        # each user's latest event is test
+        ([1, 2, 4], [0, 3])
     """
     if isinstance(last_k, bool) or not hasattr(last_k, "__index__") or int(last_k) < 1:
         raise ConfigError(f"last_k must be an integer >= 1, got {last_k!r}.")
