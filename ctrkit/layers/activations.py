@@ -35,6 +35,12 @@ def create_activation(act: Union[str, type, nn.Module, None], dim: int) -> nn.Mo
 
     Raises:
         UnknownNameError: the name is not registered (lists the registered names).
+
+    Example:
+        >>> create_activation("relu", 8)
+        ReLU()
+        >>> create_activation("dice", 8)
+        Dice(dim=8, eps=1e-08, momentum=0.1)
     """
     if act is None:
         return nn.Identity()

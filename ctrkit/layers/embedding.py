@@ -51,6 +51,17 @@ class EmbeddingTables(nn.Module):
 
     Raises:
         ConfigError: two features mapped to one table declare different embedding_dim.
+
+    Example:
+        >>> import torch
+        >>> from ctrkit import SparseFeat, VarLenSparseFeat
+        >>> tables = EmbeddingTables(
+        ...     [SparseFeat("item", 10, 4),
+        ...      VarLenSparseFeat(SparseFeat("hist_item", 10, 4, embedding_name="item"), 5)])
+        >>> list(tables.tables), tables.table_of
+        (['item'], {'item': 'item', 'hist_item': 'item'})
+        >>> tables.lookup("hist_item", torch.zeros(2, 5, dtype=torch.long)).shape
+        torch.Size([2, 5, 4])
     """
 
     def __init__(self, features: Iterable[Feature], table_of: Mapping[str, str] = None,

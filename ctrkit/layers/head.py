@@ -21,6 +21,17 @@ class PredictionHead(nn.Module):
     """Adds a learned bias to the logit; :meth:`output` maps logits to predictions.
 
     binary: ``sigmoid``; regression: identity. Shapes: (B,) -> (B,).
+
+    Args:
+        task: ``'binary'`` or ``'regression'``.
+        use_bias: learn a bias on the logit (initialised to 0).
+
+    Example:
+        >>> import torch
+        >>> head = PredictionHead("binary")
+        >>> logits = head(torch.tensor([0.0, 2.0]))
+        >>> head.output(logits).tolist()          # sigmoid
+        [0.5, 0.8807970285415649]
     """
 
     def __init__(self, task: str = "binary", use_bias: bool = True) -> None:

@@ -29,6 +29,12 @@ class MLP(nn.Module):
             He-uniform weights, zero biases); a float: DeepCTR's N(0, float) weights.
 
     Shapes: (N, input_dim) -> (N, hidden_units[-1]).
+
+    Example:
+        >>> import torch
+        >>> mlp = MLP(12, (32, 8), activation="prelu", dropout=0.1)
+        >>> mlp(torch.randn(5, 12)).shape
+        torch.Size([5, 8])
     """
 
     def __init__(self, input_dim: int, hidden_units: Sequence[int], activation: Union[str, type, nn.Module] = "relu",

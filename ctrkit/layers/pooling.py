@@ -10,7 +10,16 @@ from ..registry import LAYERS
 
 
 def sequence_mask(ids: torch.Tensor, lengths: torch.Tensor = None) -> torch.Tensor:
-    """(B, T) bool mask of valid positions: ``t < length`` if lengths are given, else ``id != 0``."""
+    """(B, T) bool mask of valid positions: ``t < length`` if lengths are given, else ``id != 0``.
+
+    Example:
+        >>> import torch
+        >>> ids = torch.tensor([[3, 4, 0], [5, 0, 0]])
+        >>> sequence_mask(ids).tolist()
+        [[True, True, False], [True, False, False]]
+        >>> sequence_mask(ids, torch.tensor([1, 0])).tolist()     # lengths win over ids
+        [[True, False, False], [False, False, False]]
+    """
     if lengths is None:
         return ids != 0
     t = torch.arange(ids.shape[1], device=ids.device)
@@ -21,6 +30,13 @@ def masked_pool(emb: torch.Tensor, mask: torch.Tensor, combiner: str = "mean") -
     """Pool (B, T, E) over valid positions of the (B, T) mask -> (B, E).
 
     Padded positions never contribute; a row with no valid position pools to zeros.
+
+    Example:
+        >>> import torch
+        >>> emb = torch.tensor([[[1.0], [3.0], [100.0]], [[7.0], [0.0], [0.0]]])  # (2, 3, 1)
+        >>> mask = torch.tensor([[True, True, False], [False, False, False]])
+        >>> masked_pool(emb, mask, "mean").tolist(), masked_pool(emb, mask, "max").tolist()
+        ([[2.0], [0.0]], [[3.0], [0.0]])
     """
     m = mask.unsqueeze(-1).to(emb.dtype)
     if combiner == "sum":
@@ -35,7 +51,14 @@ def masked_pool(emb: torch.Tensor, mask: torch.Tensor, combiner: str = "mean") -
 
 @LAYERS.register("sequence_pooling")
 class SequencePooling(nn.Module):
-    """Module form of :func:`masked_pool`: (B, T, E), (B, T) -> (B, E)."""
+    """Module form of :func:`masked_pool`: (B, T, E), (B, T) -> (B, E).
+
+    Example:
+        >>> import torch
+        >>> pool = SequencePooling("sum")
+        >>> pool(torch.ones(2, 3, 4), torch.tensor([[True, True, False]] * 2)).shape
+        torch.Size([2, 4])
+    """
 
     def __init__(self, combiner: str = "mean") -> None:
         super().__init__()

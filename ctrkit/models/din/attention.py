@@ -35,6 +35,12 @@ class LocalActivationUnit(nn.Module):
 
     Shapes: ``forward(q (N, E), k (N, E)) -> (N,)`` for N (query, key) pairs;
     ``score_rows(q (B, E), keys (M, E), rows (M,)) -> (M,)`` pairs key i with ``q[rows[i]]``.
+
+    Example:
+        >>> import torch
+        >>> unit = LocalActivationUnit(emb_dim=4, hidden_units=(8,), activation="sigmoid")
+        >>> unit(torch.randn(6, 4), torch.randn(6, 4)).shape     # one score per pair
+        torch.Size([6])
     """
 
     def __init__(self, emb_dim: int, hidden_units: Sequence[int] = (64, 16),
@@ -134,7 +140,15 @@ class LocalActivationUnit(nn.Module):
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Softmax over valid positions of each row; rows with no valid position give zeros."""
+    """Softmax over valid positions of each row; rows with no valid position give zeros.
+
+    Example:
+        >>> import torch
+        >>> scores = torch.tensor([[0.0, 0.0, 9.0], [1.0, 2.0, 3.0]])
+        >>> mask = torch.tensor([[True, True, False], [False, False, False]])
+        >>> masked_softmax(scores, mask).tolist()
+        [[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]
+    """
     empty = ~mask.any(1, keepdim=True)
     filled = scores.masked_fill(~mask, float("-inf")).masked_fill(empty, 0.0)
     return torch.softmax(filled, dim=1) * mask
@@ -146,6 +160,11 @@ def segment_softmax(scores: torch.Tensor, rows: torch.Tensor, n_rows: int) -> to
     Equal to :func:`masked_softmax` on the padded (B, T) layout, but it only ever touches the
     M valid entries, so the result does not depend (not even in the last bit) on how much
     padding the batch carries.
+
+    Example:
+        >>> import torch
+        >>> segment_softmax(torch.tensor([0.0, 0.0, 5.0]), torch.tensor([0, 0, 1]), 2).tolist()
+        [0.5, 0.5, 1.0]
     """
     row_max = scores.new_full((n_rows,), float("-inf")).scatter_reduce(
         0, rows, scores.detach(), reduce="amax")
@@ -181,6 +200,14 @@ class AttentionPooling(nn.Module):
 
     Shapes: ``q (B, E), keys (B, T, E), mask (B, T) -> (B, E)``, and with
     ``return_weights=True`` also the (B, T) weights.
+
+    Example:
+        >>> import torch
+        >>> pool = AttentionPooling(emb_dim=4, hidden_units=(8,), weight_normalization=True)
+        >>> mask = torch.tensor([[True, True, False], [False, False, False]])
+        >>> out, w = pool(torch.randn(2, 4), torch.randn(2, 3, 4), mask, return_weights=True)
+        >>> out.shape, [round(s, 4) for s in w.sum(1).tolist()]  # softmax; no history -> 0
+        (torch.Size([2, 4]), [1.0, 0.0])
     """
 
     def __init__(self, emb_dim: int, hidden_units: Sequence[int] = (64, 16),
