@@ -41,6 +41,14 @@ def movielens_path(path: Optional[os.PathLike] = None) -> Path:
     Raises:
         DataNotFoundError: no path given and the variable unset, the folder missing, or a file
             missing (each missing file named).
+
+    Example:
+        >>> movielens_path("/data/ml-100k")          # doctest: +SKIP
+        PosixPath('/data/ml-100k')
+        >>> movielens_path("/no/such/folder")
+        Traceback (most recent call last):
+        ...
+        ctrkit.errors.DataNotFoundError: MovieLens-100K folder '/no/such/folder' does not exist; ...
     """
     if path is None:
         path = os.environ.get(ENV_VAR)
@@ -79,6 +87,11 @@ def load_movielens_100k(path: Optional[os.PathLike] = None, as_frame: bool = Fal
         seconds) as int64; ``genre`` (int64 index of the first genre flag, see ``u.genre``);
         ``genres`` ((N, 19) int8 flags; a DataFrame stores it as 19 ``genre_<name>`` columns);
         ``age`` (int64), ``gender``, ``occupation``, ``zip`` (str). Rows keep ``u.data``'s order.
+
+    Example:
+        >>> log = load_movielens_100k("/data/ml-100k")    # doctest: +SKIP
+        >>> len(log["user"]), log["genres"].shape          # doctest: +SKIP
+        (100000, (100000, 19))
 
     Raises:
         DataNotFoundError: folder or a file missing.
@@ -133,6 +146,11 @@ def movielens_ctr(path: Optional[os.PathLike] = None, maxlen: int = 20, embeddin
         ``(x, y)``; ``x`` carries the raw ``time`` as well. ``features``: user, item, genre,
         gender, age_bucket, occupation, and ``hist_item``/``hist_genre`` (length
         ``seq_length``).
+
+    Example:
+        >>> splits, features = movielens_ctr("/data/ml-100k")   # doctest: +SKIP
+        >>> [len(splits[k][1]) for k in ("train", "val", "test")]   # doctest: +SKIP
+        [85855, 4715, 9430]
     """
     from ..data import build_behavior_sequences, take_rows, time_split
     log = load_movielens_100k(path)

@@ -110,6 +110,13 @@ def synthetic_click_probability(n_rows: int = 20000, n_users: int = 1000, n_item
     """The true click probability of every row :func:`make_synthetic` draws (same arguments).
 
     Its AUC against ``y`` is the best any model can reach on that data.
+
+    Example:
+        >>> from ctrkit.metrics import gauc
+        >>> x, y, _ = make_synthetic(n_rows=2000, seed=3)
+        >>> p = synthetic_click_probability(n_rows=2000, seed=3)
+        >>> p.shape, bool(0.5 < gauc(y, p, [0] * len(y)) < 1.0)   # the reachable AUC
+        ((2000,), True)
     """
     return _generate(n_rows, n_users, n_items, n_categories, maxlen, signal, seed)[2]
 

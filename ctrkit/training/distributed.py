@@ -80,12 +80,22 @@ def is_sharded(model) -> bool:
 
 
 def launched_with_torchrun() -> bool:
-    """True when the environment names more than one process (``WORLD_SIZE`` > 1)."""
+    """True when the environment names more than one process (``WORLD_SIZE`` > 1).
+
+    Example:
+        >>> launched_with_torchrun()       # a plain `python` run; torchrun sets WORLD_SIZE
+        False
+    """
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def world() -> Tuple[int, int]:
-    """``(rank, world_size)`` of the initialised process group, ``(0, 1)`` without one."""
+    """``(rank, world_size)`` of the initialised process group, ``(0, 1)`` without one.
+
+    Example:
+        >>> world()
+        (0, 1)
+    """
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -93,7 +103,15 @@ def world() -> Tuple[int, int]:
 
 
 def is_rank_zero() -> bool:
-    """True in a single process and on rank 0: guard your own file writes with it."""
+    """True in a single process and on rank 0: guard your own file writes with it.
+
+    Example:
+        >>> is_rank_zero()
+        True
+        >>> if is_rank_zero():             # e.g. before model.save / history.plot
+        ...     print("only one process writes")
+        only one process writes
+    """
     return world()[0] == 0
 
 
@@ -102,9 +120,15 @@ def local() -> Iterator[None]:
     """Within this block ``predict``/``evaluate`` run on this process alone (not collective).
 
     Example:
-        >>> if is_rank_zero():                                     # doctest: +SKIP
-        ...     with local():
-        ...         p = model.predict(x_test)
+        >>> import ctrkit
+        >>> from ctrkit.datasets import make_synthetic
+        >>> x, y, features = make_synthetic(n_rows=64, maxlen=4, embedding_dim=4)
+        >>> model = ctrkit.build("base", features)
+        >>> if is_rank_zero():
+        ...     with local():              # under torchrun: this rank alone predicts
+        ...         p = model.predict(x)
+        >>> p.shape
+        (64, 1)
     """
     global _local_only
     before, _local_only = _local_only, True
