@@ -141,6 +141,19 @@ def export_model(model: Any, path: Any, format: str = "torchscript") -> Path:
 
     Raises:
         ConfigError: an unknown format, or ``onnx`` not installed.
+
+    Example:
+        >>> import os, tempfile, numpy as np, torch, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3)])
+        >>> path = export_model(model, os.path.join(tempfile.mkdtemp(), "m.pt"))  # model.export
+        >>> import warnings
+        >>> with warnings.catch_warnings():   # torch deprecates TorchScript in favour of torch.export
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     served = torch.jit.load(str(path))
+        >>> ids = torch.tensor([0, 2])
+        >>> np.allclose(served(ids).numpy(), model.predict({"user": ids.numpy()}), atol=1e-6)
+        True
     """
     fmt = str(format).lower()
     if fmt not in FORMATS:

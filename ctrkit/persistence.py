@@ -326,6 +326,15 @@ def save_model(model: Any, path: PathLike) -> Path:
     Raises:
         SerializationError: something about the model cannot be saved as plain data (nothing is
             written then).
+
+    Example:
+        >>> import os, tempfile, torch, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3)])
+        >>> path = save_model(model, os.path.join(tempfile.mkdtemp(), "m.ctrkit"))  # model.save
+        >>> payload = torch.load(path, weights_only=True)      # plain data, no pickled code
+        >>> payload["model"], [f["name"] for f in payload["features"]]
+        ('base', ['user'])
     """
     from .training import distributed
     if getattr(getattr(model, "embeddings", None), "deferred", False):
@@ -357,6 +366,15 @@ def load_model(path: PathLike, device: Any = None) -> Any:
     Raises:
         SerializationError: the file is missing, truncated, tampered, unsafe or newer than this
             ctrkit; or it names a model or encoder that is not registered here.
+
+    Example:
+        >>> import os, tempfile, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.ctrkit")
+        >>> _ = ctrkit.build("base", [SparseFeat("user", 3)]).save(path)
+        >>> model = load_model(path)                                # ctrkit.load(path)
+        >>> model.registered_name, [f.name for f in model.features]
+        ('base', ['user'])
     """
     path = Path(path)
     payload = load_plain(path, MODEL_FORMAT)

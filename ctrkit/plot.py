@@ -17,13 +17,49 @@ def _pyplot():
 
 
 def save_figure(fig, path: str) -> None:
-    """Write ``fig`` as a PNG atomically (temp file, then rename)."""
+    """Write ``fig`` as a PNG atomically (temp file, then rename).
+
+    Example:
+        >>> import os, tempfile
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> fig, ax = plt.subplots()
+        >>> path = os.path.join(tempfile.mkdtemp(), "fig.png")
+        >>> save_figure(fig, path)
+        >>> with open(path, "rb") as fh:
+        ...     fh.read(4)[1:]
+        b'PNG'
+        >>> plt.close(fig)
+    """
     from .persistence import atomic_write
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100, bbox_inches="tight"))
 
 
 def plot_history(history, keys: Sequence[str] = ("loss",), path: Optional[str] = None):
-    """One panel per key with its ``val_`` twin; returns the Figure, saves a PNG at ``path``."""
+    """One panel per key with its ``val_`` twin; returns the Figure, saves a PNG at ``path``.
+
+    Args:
+        history: the :class:`~ctrkit.callbacks.History` that ``fit`` returned.
+        keys: the logged keys to draw (``'loss'``, ``'auc'``, ...).
+        path: also write a PNG there.
+
+    Raises:
+        KeyError: a key that was not logged (lists the logged keys).
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import ctrkit
+        >>> from ctrkit.datasets import make_synthetic
+        >>> x, y, features = make_synthetic(n_rows=128, maxlen=4, embedding_dim=4)
+        >>> model = ctrkit.build("base", features)
+        >>> model.compile("adam", metrics=["auc"])
+        >>> history = model.fit(x, y, epochs=2, verbose=0, validation_split=0.25)
+        >>> fig = plot_history(history, keys=("loss", "auc"))
+        >>> [ax.get_ylabel() for ax in fig.axes]           # each with its val_ curve
+        ['loss', 'auc']
+    """
     plt = _pyplot()
     if isinstance(keys, str):
         keys = [keys]
@@ -108,6 +144,15 @@ def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str
 
     Raises:
         ConfigError: ``row`` outside the data, or a model without attention.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import numpy as np
+        >>> weights = np.array([[0.5, 0.2, 0.9, 0.0]])            # model.explain(x)
+        >>> fig = attention_heatmap(weights, {"item": np.array([[4, 5, 6, 0]])}, row=0)
+        >>> [t.get_text().split() for t in fig.axes[0].get_xticklabels()]   # no padding
+        [['t=0', 'item=4'], ['t=1', 'item=5'], ['t=2', 'item=6']]
     """
     import numpy as np
 

@@ -83,7 +83,13 @@ class EmbeddingMLP(BaseModel):
         gpus: accepted for DeepCTR compatibility; must be None.
 
     Example:
-        >>> model = ctrkit.build("base", features)        # doctest: +SKIP
+        >>> import ctrkit
+        >>> from ctrkit import SparseFeat, VarLenSparseFeat
+        >>> features = [SparseFeat("item", 10, 4),
+        ...             VarLenSparseFeat(SparseFeat("hist_item", 10, 4), 5, combiner="sum")]
+        >>> model = ctrkit.build("base", features, dnn_hidden_units=(16,))
+        >>> model.embeddings.table_of                   # the history shares item's table
+        {'hist_item': 'item', 'item': 'item'}
     """
 
     def __init__(self, dnn_feature_columns: Sequence[Feature],

@@ -29,6 +29,15 @@ def find_history_pairs(features: Sequence[Feature],
     Raises:
         ConfigError: a named candidate is not a SparseFeat or has no sequence, a pair's
             embedding dims differ, or no pair exists at all.
+
+    Example:
+        >>> from ctrkit import SparseFeat, VarLenSparseFeat
+        >>> features = [
+        ...     VarLenSparseFeat(SparseFeat("hist_cate", 5, 4), 3, length_name="n"),
+        ...     SparseFeat("item", 9, 4), SparseFeat("cate", 5, 4),
+        ...     VarLenSparseFeat(SparseFeat("hist_item", 9, 4), 3, length_name="n")]
+        >>> [(x.name, s.name) for x, s in find_history_pairs(features)]   # by name, not order
+        [('cate', 'hist_cate'), ('item', 'hist_item')]
     """
     by_name = {f.name: f for f in features}
     seqs = [f for f in features if isinstance(f, VarLenSparseFeat)]
@@ -126,7 +135,16 @@ class DIN(BaseModel):
 
     Example:
         >>> import ctrkit
-        >>> model = ctrkit.build("din", features)          # doctest: +SKIP
+        >>> from ctrkit.datasets import make_synthetic
+        >>> x, y, features = make_synthetic(n_rows=200, maxlen=5, embedding_dim=4, seed=0)
+        >>> model = ctrkit.build("din", features, att_weight_normalization=True)
+        >>> [(q.name, s.name) for q, s in model.pairs]        # inferred from hist_X <-> X
+        [('cate', 'hist_cate'), ('item', 'hist_item')]
+        >>> model.compile("adam", metrics=["auc"])
+        >>> _ = model.fit(x, y, batch_size=50, verbose=0)
+        >>> w = model.explain(x)                               # (N, T) attention weights
+        >>> w.shape, bool((w[x["hist_item"] == 0] == 0).all())  # exactly 0 on padding
+        ((200, 5), True)
     """
 
     def __init__(self, dnn_feature_columns: Sequence[Feature],
