@@ -37,7 +37,7 @@ a plug-in calls ``self.initializer.output_(linear)``, ``.hidden_(linear)``,
 Example:
     >>> from torch import nn
     >>> init = create_initializer("ctrkit")
-    >>> lin = nn.Linear(8, 4); init.hidden_(lin); float(lin.bias.abs().sum())
+    >>> lin = nn.Linear(8, 4); init.hidden_(lin); float(lin.bias.detach().abs().sum())
     0.0
 """
 from __future__ import annotations
