@@ -163,7 +163,18 @@ _NOT_FITTED_DOC = """An object that must be fitted first (e.g. an encoder) was u
 
 
 class TrainingError(CtrkitError, RuntimeError):
-    """Training cannot go on, e.g. a NaN loss under ``TerminateOnNaN(raise_error=True)``."""
+    """Training cannot go on, e.g. a NaN loss under ``TerminateOnNaN(raise_error=True)``.
+
+    Example:
+        >>> from ctrkit.callbacks import TerminateOnNaN
+        >>> stop = TerminateOnNaN(raise_error=True)
+        >>> stop.on_epoch_begin(0)
+        >>> try:
+        ...     stop.on_train_batch_end(3, {"loss": float("nan")})
+        ... except TrainingError as e:
+        ...     print(e)
+        TerminateOnNaN: the loss of batch 3 in epoch 0 is nan; training stopped at once (raise_error=True).
+    """
 
 
 def __getattr__(name: str):

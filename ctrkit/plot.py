@@ -134,8 +134,8 @@ def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str
     candidate. Without ``att_weight_normalization`` they are the unit's raw scores (they need not
     sum to 1 and may be negative); with it, a softmax over the valid positions. The colour scale
     spans the row's own weights, so any difference between behaviours shows. When the weights
-    are all (nearly) equal, as in an untrained model (at ``init_std=1e-4`` every behaviour scores
-    about the unit's output bias), the scale is widened around that value so the cells look
+    are all (nearly) equal, as in an untrained model started from DeepCTR's N(0, 1e-4)
+    (``init="deepctr"``: every behaviour scores about the unit's output bias), the scale is widened around that value so the cells look
     equal, and the title says so with the spread, instead of colouring differences of 1e-5.
 
     Returns:

@@ -156,7 +156,8 @@ def sharded_init():
     Example:
         >>> with sharded_init():                                          # doctest: +SKIP
         ...     model = ctrkit.build("din", features, l2_reg_embedding=0.0)
-        >>> model.compile("rowwise_adagrad", strategy=TorchRec(sharding={"item": "row_wise"}))
+        >>> model.compile("rowwise_adagrad",                              # doctest: +SKIP
+        ...               strategy=TorchRec(sharding={"item": "row_wise"}))
     """
     from ..layers.embedding import deferred_tables
     return deferred_tables()
