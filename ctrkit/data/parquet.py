@@ -102,6 +102,8 @@ class ParquetDataset:
         weight: a sample-weight column, or None.
         shuffle_buffer: rows held for shuffling (memory: this many rows).
         prefetch: batches read ahead by the background reader thread (0: read inline).
+        read_rows: rows decoded at a time inside a row group (bounds the decoding memory
+            whatever the files' row-group size).
 
     Raises:
         ImportError: pyarrow is missing (gives the install command).
@@ -128,7 +130,7 @@ class ParquetDataset:
 
     def __init__(self, paths: Union[PathLike, Sequence[PathLike]], label: Optional[str] = "label",
                  weight: Optional[str] = None, *, shuffle_buffer: int = 65536,
-                 prefetch: int = 2) -> None:
+                 prefetch: int = 2, read_rows: int = 16384) -> None:
         for name, value in (("label", label), ("weight", weight)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(f"ParquetDataset {name} must be a column name or None, got "
@@ -139,10 +141,14 @@ class ParquetDataset:
                               f"{shuffle_buffer!r}.")
         if isinstance(prefetch, bool) or not hasattr(prefetch, "__index__") or int(prefetch) < 0:
             raise ConfigError(f"prefetch must be an integer >= 0 (batches), got {prefetch!r}.")
+        if isinstance(read_rows, bool) or not hasattr(read_rows, "__index__") or \
+                int(read_rows) < 1:
+            raise ConfigError(f"read_rows must be a positive integer, got {read_rows!r}.")
         import_pyarrow()
         self.files = resolve_paths(paths)
         self.label, self.weight = label, weight
         self.shuffle_buffer, self.prefetch = int(shuffle_buffer), int(prefetch)
+        self.read_rows = int(read_rows)
         self._units: Optional[List[Tuple[int, int, int]]] = None
 
     def units(self) -> List[Tuple[int, int, int]]:

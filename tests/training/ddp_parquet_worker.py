@@ -36,9 +36,9 @@ def main(files: Path, out: Path) -> None:
     read = []
     original = ParquetDataAdapter._read
 
-    def spy(self, unit):
+    def spy(self, unit, *args):
         read.append([Path(self.dataset.files[unit[0]]).parent.name, int(unit[1])])
-        return original(self, unit)
+        return original(self, unit, *args)
     ParquetDataAdapter._read = spy
     gathered = []
 

@@ -6,6 +6,8 @@ import threading
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("pyarrow", reason="pyarrow (the ctrkit[parquet] extra) is not installed")
 
@@ -59,6 +61,36 @@ def test_trained_from_parquet_equals_in_memory_without_shuffling(data, tmp_path)
     assert a.evaluate(x, y, sample_weight=w) == b.evaluate(ds)
     np.testing.assert_array_equal(a.explain(x), b.explain(ParquetDataset(folder, label=None)))
     assert not same_state(snapshot(b), snapshot(_model(features)))  # it did train
+    c = _model(features)  # row groups decoded 37 rows at a time: the same batches
+    c.fit(ParquetDataset(folder, weight="weight", read_rows=37), batch_size=64, epochs=2,
+          verbose=0, shuffle=False)
+    assert same_state(snapshot(a), snapshot(c))
+
+
+@settings(max_examples=40, deadline=None)
+@given(chunks=st.lists(st.integers(1, 60), min_size=1, max_size=8), batch=st.integers(1, 50),
+       buffer=st.integers(1, 120), seed=st.integers(0, 1000))
+def test_the_shuffle_buffer_emits_every_row_once_in_the_asked_sizes(chunks, batch, buffer, seed):
+    from ctrkit.training.data_adapters.data_adapter import Batch
+    from ctrkit.training.data_adapters.parquet_data_adapter import shuffle_rebatch
+    n = sum(chunks)
+    sizes = [batch] * (n // batch) + ([n % batch] if n % batch else [])
+    bounds = np.r_[0, np.cumsum(chunks)]
+
+    def parts():
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            rid = torch.arange(lo, hi)
+            yield Batch({"rid": rid, "seq": torch.stack([rid, -rid], 1)}, rid.float(), None)
+
+    def run():
+        return list(shuffle_rebatch(parts(), sizes, buffer, torch.Generator().manual_seed(seed)))
+    out = run()
+    assert [b.size for b in out] == sizes
+    rid = torch.cat([b.x["rid"] for b in out])
+    assert torch.equal(rid.sort().values, torch.arange(n))
+    for b in out:  # columns stay aligned row by row
+        assert torch.equal(b.x["seq"][:, 0], b.x["rid"]) and torch.equal(b.y, b.x["rid"].float())
+    assert all(torch.equal(a.x["rid"], b.x["rid"]) for a, b in zip(out, run()))  # seeded
 
 
 def test_parquet_validation_data_matches_arrays(data, tmp_path):
@@ -145,9 +177,9 @@ def test_reading_runs_in_a_background_thread(data, tmp_path, monkeypatch):
     threads = []
     original = ParquetDataAdapter._read
 
-    def spy(self, unit):
+    def spy(self, unit, *args):
         threads.append(threading.current_thread().name)
-        return original(self, unit)
+        return original(self, unit, *args)
     monkeypatch.setattr(ParquetDataAdapter, "_read", spy)
     _model(features).fit(ParquetDataset(tmp_path / "t.parquet"), batch_size=64, verbose=0)
     assert len(threads) == 7 and set(threads) == {"ctrkit-reader"}
@@ -248,6 +280,12 @@ def test_a_schema_mismatch_names_the_file_before_the_first_step(data, tmp_path):
 def test_a_bad_value_names_the_file_the_row_group_and_the_row(data, tmp_path):
     x, y, features = data
     model = _model(features)
+    big = dict(x, item=x["item"].copy())
+    big["item"][130] = -4                                       # one row group, decoded by 50
+    path = write_parquet(big, y, tmp_path / "big.parquet", row_group_size=1000)
+    with pytest.raises(InputError, match=r"file '.*big.parquet', row group 0 \(row 100 on\): "
+                                         r"Feature 'item' has id -4 at row 30"):
+        model.predict(ParquetDataset(path, label=None, read_rows=50))
     bad = dict(x, item=x["item"].copy())
     bad["item"][250] = 10 ** 9                                  # row group 2 (100 rows each), row 50
     path = write_parquet(bad, y, tmp_path / "ids.parquet", row_group_size=100)

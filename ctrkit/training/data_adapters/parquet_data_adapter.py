@@ -78,38 +78,56 @@ def shuffle_rebatch(chunks: Iterator[Batch], sizes: Sequence[int], buffer: int,
                     generator: torch.Generator) -> Iterator[Batch]:
     """Batches of ``sizes`` drawn through a shuffle buffer of ``buffer`` rows.
 
-    Rows accumulate in a pool; whenever it holds more than ``buffer`` rows, it is permuted
-    (``generator``) and the excess leaves as whole batches, the rest stays. At the end the
-    remaining pool is permuted and emptied. Each row is copied about twice per pass."""
-    pool: Optional[Batch] = None
-    i = 0
+    Rows are copied into a preallocated buffer (``buffer`` rows plus one batch); once it holds
+    ``buffer`` rows plus the next batch, that batch is drawn uniformly from it (``generator``)
+    and the buffer's last rows move into the freed slots. When the input ends, the remaining
+    rows leave in one permuted order. Each row is copied about twice; memory is the buffer,
+    one incoming chunk and one batch, whatever the number of rows (the tf.data design)."""
+    buf: Optional[Batch] = None
+    filled, i = 0, 0
+    cap = buffer + (max(sizes) if len(sizes) else 0)
+
+    def put(src: Batch, at: int, start: int, stop: int) -> None:
+        for k, v in src.x.items():
+            buf.x[k][at:at + stop - start] = v[start:stop]
+        if src.y is not None:
+            buf.y[at:at + stop - start] = src.y[start:stop]
+        if src.w is not None:
+            buf.w[at:at + stop - start] = src.w[start:stop]
+
+    def move(dst: torch.Tensor, src: torch.Tensor) -> None:
+        for v in list(buf.x.values()) + [t for t in (buf.y, buf.w) if t is not None]:
+            v[dst] = v[src]
+
     for chunk in chunks:
-        pool = chunk if pool is None else _cat([pool, chunk])
-        excess = pool.size - buffer
-        n_out, j = 0, i
-        while j < len(sizes) and n_out + sizes[j] <= excess:
-            n_out += sizes[j]
-            j += 1
-        if n_out == 0:
-            continue
-        perm = torch.randperm(pool.size, generator=generator)
-        out = _take(pool, perm[:n_out])
-        pool = _take(pool, perm[n_out:])
+        if buf is None:
+            buf = Batch({k: torch.empty((cap,) + v.shape[1:], dtype=v.dtype)
+                         for k, v in chunk.x.items()},
+                        None if chunk.y is None else torch.empty(cap, dtype=chunk.y.dtype),
+                        None if chunk.w is None else torch.empty(cap, dtype=chunk.w.dtype))
+        pos = 0
+        while pos < chunk.size:
+            r = min(cap - filled, chunk.size - pos)
+            put(chunk, filled, pos, pos + r)
+            filled, pos = filled + r, pos + r
+            while i < len(sizes) and filled >= buffer + sizes[i]:
+                size = sizes[i]
+                idx = torch.randperm(filled, generator=generator)[:size]
+                yield _take(buf, idx)
+                tail = filled - size  # fill the drawn slots with the buffer's last rows
+                keep = torch.ones(size, dtype=torch.bool)
+                keep[idx[idx >= tail] - tail] = False
+                move(idx[idx < tail], tail + torch.nonzero(keep).reshape(-1))
+                filled, i = tail, i + 1
+    if buf is not None and i < len(sizes):
+        order = torch.randperm(filled, generator=generator)
         start = 0
-        for k in range(i, j):
-            yield _slice(out, start, start + sizes[k])
-            start += sizes[k]
-        i = j
-    have = 0 if pool is None else pool.size
-    if pool is not None and i < len(sizes):
-        pool = _take(pool, torch.randperm(pool.size, generator=generator))
-        start = 0
-        while i < len(sizes) and start + sizes[i] <= pool.size:
-            yield _slice(pool, start, start + sizes[i])
+        while i < len(sizes) and start + sizes[i] <= filled:
+            yield _take(buf, order[start:start + sizes[i]])
             start += sizes[i]
             i += 1
-        have -= start
-    _check_exhausted(i, sizes, have)
+        filled -= start
+    _check_exhausted(i, sizes, filled)
 
 
 def _check_exhausted(i: int, sizes: Sequence[int], left: int) -> None:
@@ -256,17 +274,34 @@ class ParquetDataAdapter(DataAdapter):
         return float(zlib.crc32(key.encode())) + float(self.num_rows)
 
     # ------------------------------------------------------------------ reading
-    def _read(self, unit: Tuple[int, int, int]) -> Batch:
-        """One whole row group, encoded and validated (errors name file, row group, row)."""
-        index, group, _ = unit
+    def _read(self, unit: Tuple[int, int, int], start: int = 0,
+              stop: Optional[int] = None) -> Iterator[Batch]:
+        """Rows ``start:stop`` of one row group, decoded ``read_rows`` rows at a time (so a
+        large row group never sits decoded in memory at once), encoded and validated (errors
+        name the file, the row group and the row inside it)."""
+        index, group, n = unit
+        stop = n if stop is None else stop
         path = self.dataset.files[index]
         layout = self._layout[index]
-        table = self.pq.ParquetFile(path).read_row_group(group, columns=layout["columns"])
+        pf = self.pq.ParquetFile(path)
         self.row_groups_read += 1
-        try:
-            return self._convert(table, layout)
-        except InputError as e:
-            raise type(e)(f"In {self.what}, file '{path}', row group {group}: {e}") from e
+        offset = 0
+        for rb in pf.iter_batches(batch_size=self.dataset.read_rows, row_groups=[group],
+                                  columns=layout["columns"], use_threads=False):
+            lo, hi = offset, offset + rb.num_rows
+            offset = hi
+            if hi <= start:
+                continue
+            if lo >= stop:
+                break
+            try:
+                chunk = self._convert(self.pa.Table.from_batches([rb]), layout)
+            except InputError as e:
+                where = f"row group {group}" + (f" (row {lo} on)" if lo else "")
+                raise type(e)(f"In {self.what}, file '{path}', {where}: {e}") from e
+            a, b = max(start, lo) - lo, min(stop, hi) - lo
+            yield chunk if (a, b) == (0, chunk.size) else _slice(chunk, a, b)
+        pf.close()
 
     def _column(self, table, name: str) -> np.ndarray:
         col = table.column(name).combine_chunks()
@@ -381,9 +416,7 @@ class ParquetDataAdapter(DataAdapter):
                 continue
             if lo >= stop:
                 break
-            chunk = self._read(unit)
-            a, b = max(start, lo) - lo, min(stop, hi) - lo
-            yield chunk if (a, b) == (0, chunk.size) else _slice(chunk, a, b)
+            yield from self._read(unit, max(start, lo) - lo, min(stop, hi) - lo)
 
     def _stream(self, order, start: int, sizes: List[int],
                 generator: Optional[torch.Generator]) -> Prefetcher:
