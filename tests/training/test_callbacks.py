@@ -499,7 +499,8 @@ def test_non_callback_objects_are_refused(tut):
 def test_every_builtin_callback_is_registered():
     assert CALLBACKS.get("early_stopping") is EarlyStopping
     builtins = {EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler,
-                CSVLogger, TerminateOnNaN, LambdaCallback, History, ProgbarLogger}
+                CSVLogger, TerminateOnNaN, LambdaCallback, History, ProgbarLogger,
+                ctrkit.callbacks.TensorBoard}
     assert builtins == {cls for _, cls in CALLBACKS.items()}
     assert all(name in ctrkit.callbacks.__all__ for name in
                ("EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler",

@@ -10,8 +10,9 @@ from .model_checkpoint import ModelCheckpoint
 from .monitor import Monitor
 from .progbar import ProgbarLogger
 from .reduce_lr_on_plateau import ReduceLROnPlateau
+from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN
 
 __all__ = ["BackupAndRestore", "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History",
            "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "Monitor",
-           "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN", "check_callbacks"]
+           "ProgbarLogger", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "check_callbacks"]
