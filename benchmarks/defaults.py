@@ -67,10 +67,16 @@ CONFIGS = {
     "glorot-hidden": ({"init": GlorotHidden}, None),
     "torch-dense": ({"init": TorchDense}, None),
     "separate-tables": ({"share_history_embeddings": False}, None),
+    # the best MovieLens configuration before issue 18 (issue 18's table): every weight
+    # N(0, 0.05), DeepCTR's separate history tables, Adam lr 3e-3
+    "pre-18-best": ({"init": "deepctr", "init_std": 0.05, "share_history_embeddings": False},
+                    3e-3),
     "shared-tables": ({"share_history_embeddings": True}, None),
     "l2=0": ({"l2_reg_embedding": 0.0}, None),
     "l2=1e-5": ({"l2_reg_embedding": 1e-5}, None),
+    "l2=1e-4": ({"l2_reg_embedding": 1e-4}, None),
     "mba=0.01": ({"embedding_regularizer": "mba", "l2_reg_embedding": 0.01}, None),
+    "mba=0.03": ({"embedding_regularizer": "mba", "l2_reg_embedding": 0.03}, None),
     "mba=0.1": ({"embedding_regularizer": "mba", "l2_reg_embedding": 0.1}, None),
     "lr=3e-4": ({}, 3e-4),
     "lr=1e-3": ({}, 1e-3),

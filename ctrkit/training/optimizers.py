@@ -12,7 +12,9 @@ from ..registry import OPTIMIZERS
 #: named optimizers built with ``fused=True`` when torch supports it for the parameters.
 FUSED = ("adam", "adamw")
 
-DEFAULT_LR = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "adagrad": 0.01, "rmsprop": 0.01}
+#: default learning rates: DeepCTR-Torch's for sgd/adagrad/rmsprop; Adam/AdamW 3e-3, not
+#: DeepCTR's/Keras's 1e-3, chosen by measurement (docs/defaults.md).
+DEFAULT_LR = {"sgd": 0.01, "adam": 0.003, "adamw": 0.003, "adagrad": 0.01, "rmsprop": 0.01}
 
 
 _GUARDED = ("step", "zero_grad", "add_param_group", "state_dict", "load_state_dict")
@@ -64,8 +66,8 @@ def create_optimizer(spec: Union[str, type, torch.optim.Optimizer], params: Iter
                      lr: Optional[float] = None, **kwargs: Any) -> torch.optim.Optimizer:
     """Build an optimizer from a name, a ``torch.optim.Optimizer`` class or instance.
 
-    ``lr=None`` takes the named optimizer's default (DeepCTR's: sgd/adagrad/rmsprop 0.01,
-    adam/adamw 0.001). ``'adam'``/``'adamw'`` use torch's fused kernel where it is available
+    ``lr=None`` takes the named optimizer's default (DeepCTR's for sgd/adagrad/rmsprop: 0.01;
+    adam/adamw 0.003, where DeepCTR and Keras use 0.001: see docs/defaults.md). ``'adam'``/``'adamw'`` use torch's fused kernel where it is available
     (pass ``fused=False`` through a torch optimizer class or instance to opt out). An instance
     is used as given (``lr``, if passed, overrides its groups).
     """

@@ -90,7 +90,7 @@ def test_deepctr_init_is_dead_at_the_first_step(batch_data):
     steps = effective_steps(model, probe.grads)
     assert steps["embeddings.tables.item.weight"] < 0.1
     assert steps["attention.unit.linears.0.weight"] < 0.01
-    assert prediction_gap_after_32_steps("din", 5, init="deepctr") < 0.05
+    assert prediction_gap_after_32_steps("din", 5, init="deepctr") < 0.2
 
 
 def separable_problem(first_id, dim=8, rows=64):
@@ -135,3 +135,24 @@ def test_two_ids_above_2_24_are_told_apart_within_32_steps(name):
     first = 2 ** 24 + 4
     assert np.float32(first) == np.float32(first + 1)
     assert prediction_gap_after_32_steps(name, first, dim=1) >= 0.2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ctrkit.list_models())
+def test_ids_above_2_24_get_distinct_first_steps(name):
+    """Every model, at a 2^24 + 6-row item table: at the first step the rows of ids 2^24 + 4
+    (label 1) and 2^24 + 5 (label 0) each move a real step (|g| / (|g| + eps) >= 0.5) with
+    different gradients; float32 ids would merge them into one row (and leave the other
+    without a gradient). The 32-step run at this size is DIN's test above (one step of a
+    default model walks the whole dense table: seconds per model at this size)."""
+    first = 2 ** 24 + 4
+    x, y, features = separable_problem(first, dim=1, rows=2)
+    model = ctrkit.build(name, features)
+    model.compile("adam", "binary_crossentropy")
+    probe = GradientProbe()
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False, callbacks=[probe])
+    g = probe.grads["embeddings.tables.item.weight"]
+    g_a, g_b = g[first], g[first + 1]
+    assert float((g_a.abs() / (g_a.abs() + ADAM_EPS)).min()) >= 0.5, (name, g_a)
+    assert float((g_b.abs() / (g_b.abs() + ADAM_EPS)).min()) >= 0.5, (name, g_b)
+    assert not torch.equal(g_a, g_b), (name, g_a, g_b)
