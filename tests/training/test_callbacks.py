@@ -317,7 +317,7 @@ def test_learning_rate_scheduler(tut):
 
 def test_learning_rate_scheduler_rejects_bad_rates(tut):
     x, y, model = tut
-    model.compile("adam")
+    model.compile("adam", lr=0.001)
     sched = LearningRateScheduler(lambda epoch, lr: None if epoch == 1 else lr)
     with pytest.raises(CallbackError, match=r"schedule\(1, 0.001\) returned None; it must "
                                             r"return a finite learning rate >= 0"):
