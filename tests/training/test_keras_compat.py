@@ -103,11 +103,16 @@ def test_defect2_overriding_both_names_calls_the_train_batch_hook_once(tut):
     assert [k for k, _, _ in spy.calls] == ["batch_begin", "train_batch_end"]
 
 
-def test_defect2_callbacklist_alias_call_reaches_train_batch_hooks():
-    spy = Spy()
+def test_defect2_callbacklist_calls_each_name_as_keras_does():
+    class Both(Spy):
+        def on_train_batch_end(self, batch, logs=None):
+            self.calls.append(("train_batch_end", batch, dict(logs or {})))
+
+    spy = Both()
     cbs = CallbackList([spy])
-    cbs.on_batch_end(3, {"loss": 1.0})
-    assert spy.calls == [("batch_end", 3, {"loss": 1.0})]
+    cbs.on_batch_end(3, {"loss": 1.0})         # Keras 3: the callbacks' on_batch_end
+    cbs.on_train_batch_end(4, {"loss": 2.0})   # the override, which replaces the alias
+    assert spy.calls == [("batch_end", 3, {"loss": 1.0}), ("train_batch_end", 4, {"loss": 2.0})]
 
 
 # ------------------------------------------------------------------ defect 3: keyword logs

@@ -75,9 +75,6 @@ class Callback:
 HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
 #: hooks whose first argument is an epoch or batch index (the others take only ``logs``).
 INDEXED_HOOKS = frozenset(h for h in HOOKS if "epoch" in h or "batch" in h)
-#: Keras's old names, reached through the default train-batch hooks (never called directly by
-#: a CallbackList, or an override of both would run twice).
-BATCH_ALIASES = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_batch_end"}
 
 
 class CallbackList:
@@ -127,7 +124,6 @@ class CallbackList:
     def __getattr__(self, hook: str):
         if hook.startswith("__") or hook not in HOOKS:
             raise AttributeError(hook)
-        hook = BATCH_ALIASES.get(hook, hook)
         indexed = hook in INDEXED_HOOKS
 
         def call(*args: Any, **kwargs: Any) -> None:
