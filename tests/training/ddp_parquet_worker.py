@@ -5,6 +5,7 @@ Usage: python -m torch.distributed.run --nproc_per_node=2 ... ddp_parquet_worker
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -68,6 +69,8 @@ def main(files: Path, out: Path) -> None:
          "approx": approx}))
     torch.save({"state": model.state_dict(), "pred": torch.from_numpy(pred),
                 "inv_counts": model.regularizer.inv_counts}, out / f"parquet-{rank}.pt")
+    del model  # freed while the process group lives (see ddp_worker.py)
+    gc.collect()
     torch.distributed.destroy_process_group()
 
 

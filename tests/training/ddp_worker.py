@@ -4,6 +4,7 @@ Usage: python -m torch.distributed.run --nproc_per_node=2 ... ddp_worker.py OUT_
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -76,7 +77,7 @@ def main(out: Path, batch: int) -> None:
     model = equivalence_model(features)
     hist = model.fit(xtr, ytr, batch_size=batch, epochs=2, verbose=2)
     torch.save(model.state_dict(), out / f"equiv-{rank}.pt")
-    json.dump(hist.history, open(out / f"equiv-history-{rank}.json", "w"))
+    (out / f"equiv-history-{rank}.json").write_text(json.dumps(hist.history))
     model = aux_model(features)  # an auxiliary loss: minimised and logged across ranks
     hist = model.fit(xtr, ytr, batch_size=batch, epochs=2, verbose=0)
     torch.save(model.state_dict(), out / f"aux-{rank}.pt")
@@ -99,18 +100,21 @@ def main(out: Path, batch: int) -> None:
                 "evaluate": model.evaluate(xva, yva, batch_size=batch),
                 "lr": model.trainer.optimizer.param_groups[0]["lr"]},
                out / f"full-{rank}.pt")
-    json.dump({"history": hist.history, "epoch": hist.epoch}, open(out / f"history-{rank}.json", "w"))
+    (out / f"history-{rank}.json").write_text(json.dumps({"history": hist.history, "epoch": hist.epoch}))
     # A stop requested on one rank only (mid-epoch) stops every rank at the same step.
     model.fit(xtr, ytr, batch_size=batch, epochs=3, verbose=0,
               callbacks=[StopOnRank(rank=1, epoch=1, batch=3)])
-    json.dump({"stopped_at": StopOnRank.seen, "weights": [float(p.sum()) for p in model.parameters()]},
-              open(out / f"stop-{rank}.json", "w"))
+    (out / f"stop-{rank}.json").write_text(json.dumps({"stopped_at": StopOnRank.seen, "weights": [float(p.sum()) for p in model.parameters()]}))
     # Data split by the user (each rank its own half) is refused on every rank alike.
     try:
         model.fit({k: v[rank::2] for k, v in xtr.items()}, ytr[rank::2], batch_size=batch)
     except ctrkit.errors.ConfigError as e:
         (out / f"refused-{rank}.txt").write_text(str(e))
     sys.stdout.close()
+    # Free every model (and the DDP state its last fit used) while the process group is alive:
+    # a gloo object destroyed at interpreter shutdown, after the group, can abort the process.
+    del model
+    gc.collect()
     torch.distributed.destroy_process_group()
 
 

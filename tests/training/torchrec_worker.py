@@ -4,6 +4,7 @@ Usage: python -m torch.distributed.run --nproc_per_node=2 ... torchrec_worker.py
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -52,8 +53,7 @@ def main(out: Path, batch: int) -> None:
         torch.save({"local": local, "pred": torch.from_numpy(pred),
                     "evaluate": model.evaluate(xva, yva, batch_size=batch)},
                    out / f"{opt}-{rank}.pt")
-        json.dump({"history": hist.history, "placement": placement(backend)},
-                  open(out / f"{opt}-{rank}.json", "w"))
+        (out / f"{opt}-{rank}.json").write_text(json.dumps({"history": hist.history, "placement": placement(backend)}))
     # Any model plug-in: it reads its tables through the same interface (DeepFM pools the
     # history through lookup(), one collective per feature).
     model = ctrkit.build("deepfm", features, dnn_hidden_units=(8,), l2_reg_embedding=0.0,
@@ -77,7 +77,7 @@ def main(out: Path, batch: int) -> None:
         allocated = len(model.embeddings.tables)
         model.fit(xtr, ytr, batch_size=batch, epochs=1, verbose=0)
         model.save(out / f"{name}.ctrkit")
-        json.dump({"allocated_before_fit": allocated}, open(out / f"{name}-{rank}.json", "w"))
+        (out / f"{name}-{rank}.json").write_text(json.dumps({"allocated_before_fit": allocated}))
     # BackupAndRestore: a run killed after epoch 1 and restarted ends like an uninterrupted one.
     for name, crash in (("straight", None), ("resumed", 1)):
         model = model_for(features, "adagrad", strategy)
@@ -91,8 +91,10 @@ def main(out: Path, batch: int) -> None:
             model = model_for(features, "adagrad", strategy)  # a new process would rebuild it
         hist = model.fit(xtr, ytr, batch_size=batch, epochs=EPOCHS + 1, verbose=0, callbacks=cbs)
         model.save(out / f"{name}.ctrkit")
-        json.dump(hist.history, open(out / f"{name}-{rank}.json", "w"))
+        (out / f"{name}-{rank}.json").write_text(json.dumps(hist.history))
     sys.stdout.close()
+    del model  # freed while the process group lives (see ddp_worker.py)
+    gc.collect()
     torch.distributed.destroy_process_group()
 
 
