@@ -13,7 +13,7 @@ from ..layers.init import InitSpec, resolve_init
 from ..layers.mlp import MLP
 from ..registry import LAYERS, MODELS
 from .base import BaseModel
-from .din import find_history_pairs
+from .din import find_history_pairs, shared_history_table_of
 
 
 @LAYERS.register("masked_transformer_block")
@@ -142,8 +142,7 @@ class BST(BaseModel):
                               f"{stacked_transformer_layers!r}.")
         features = validate_features(dnn_feature_columns)
         pairs = find_history_pairs(features, history_feature_list)
-        table_of = {s.name: x.embedding_name for x, s in pairs
-                    if share_history_embeddings and not s.embedding_name_given}
+        table_of = shared_history_table_of(pairs, share_history_embeddings)
         super().__init__(features, task=task, l2_reg_embedding=l2_reg_embedding,
                          embedding_regularizer=embedding_regularizer, init_std=init_std,
                          seed=seed, device=device, table_of=table_of, init=init)

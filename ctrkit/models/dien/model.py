@@ -13,7 +13,8 @@ from ...features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, valida
 from ...layers.mlp import MLP
 from ...registry import LAYERS, MODELS
 from ..base import BaseModel
-from ..din import find_history_pairs, masked_softmax, segment_softmax
+from ..din import (find_history_pairs, masked_softmax, segment_softmax,
+                   shared_history_table_of)
 from .gru import AttentionalGRU, Packed, check_gru_type, last_valid, pack_positions
 
 
@@ -95,10 +96,7 @@ class DIEN(BaseModel):
         features = validate_features(dnn_feature_columns)
         pairs = find_history_pairs(features, history_feature_list)
         negs = _negative_sequences(features, pairs, bool(use_negsampling))
-        table_of: Dict[str, str] = {}
-        for x, s in pairs:
-            if share_history_embeddings and not s.embedding_name_given:
-                table_of[s.name] = x.embedding_name
+        table_of = shared_history_table_of(pairs, share_history_embeddings)
         for (x, s), n in zip(pairs, negs or []):
             if not n.embedding_name_given:  # negatives live in the positives' space
                 table_of[n.name] = table_of.get(s.name, s.embedding_name)

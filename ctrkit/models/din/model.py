@@ -93,6 +93,25 @@ def find_history_pairs(features: Sequence[Feature],
     return pairs
 
 
+def shared_history_table_of(pairs: Sequence[Tuple[SparseFeat, VarLenSparseFeat]],
+                            share: bool = True) -> Dict[str, str]:
+    """``table_of`` that makes each paired sequence look up its candidate's table.
+
+    A sequence whose ``embedding_name`` was set explicitly keeps its own table; ``share=False``
+    (``share_history_embeddings=False``) gives every sequence its own table.
+
+    Example:
+        >>> from ctrkit import SparseFeat, VarLenSparseFeat
+        >>> item = SparseFeat("item", 10)
+        >>> hist = VarLenSparseFeat(SparseFeat("hist_item", 10), 4)
+        >>> shared_history_table_of([(item, hist)])
+        {'hist_item': 'item'}
+    """
+    if not share:
+        return {}
+    return {s.name: x.embedding_name for x, s in pairs if not s.embedding_name_given}
+
+
 @MODELS.register("din")
 class DIN(BaseModel):
     """Deep Interest Network.
@@ -165,11 +184,7 @@ class DIN(BaseModel):
                               "torchrun for data parallelism.")
         features = validate_features(dnn_feature_columns)
         pairs = find_history_pairs(features, history_feature_list)
-        table_of = {}
-        if share_history_embeddings:
-            for x, s in pairs:
-                if not s.embedding_name_given:
-                    table_of[s.name] = x.embedding_name
+        table_of = shared_history_table_of(pairs, share_history_embeddings)
         super().__init__(features, task=task, l2_reg_embedding=l2_reg_embedding,
                          embedding_regularizer=embedding_regularizer, init_std=init_std,
                          seed=seed, device=device, table_of=table_of, init=init)
