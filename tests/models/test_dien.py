@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 import ctrkit
 from ctrkit import SparseFeat, VarLenSparseFeat
 from ctrkit.errors import ConfigError
-from ctrkit.models.dien import AttentionalGRU, pack_positions
+from ctrkit.models.dien import AttentionalGRU, gru_packed, pack_positions
 from ctrkit.registry import LAYERS
 
 GRU_TYPES = ["AUGRU", "AGRU", "AIGRU", "GRU"]
@@ -86,6 +86,39 @@ def test_packed_positions_visit_each_valid_position_once_in_time_major_order(len
             assert got[i + int(p.step_size[i])] == (r, c + 1)
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 7), min_size=1, max_size=9), st.integers(1, 5),
+       st.integers(1, 4), st.integers(0, 10 ** 6))
+def test_packed_gru_loop_equals_torchs_packed_gru_with_gradients(lengths, in_dim, h_dim, seed):
+    """gru_packed (the 'loop' gru_impl) against torch's nn.GRU on the same PackedSequence:
+    every state, the last states, and the gradients of the inputs and of all four weights."""
+    torch.manual_seed(seed)
+    lengths = torch.tensor([max(lengths[0], 1)] + lengths[1:])  # empty rows, but not only
+    gru = torch.nn.GRU(in_dim, h_dim, batch_first=True).double()
+    p = pack_positions(lengths, 7)
+    x = torch.randn(len(p.rows), in_dim, dtype=torch.float64, requires_grad=True)
+    states, last = gru_packed(gru, x, p.batch_sizes.tolist())
+    out, h_n = gru(torch.nn.utils.rnn.PackedSequence(x, p.batch_sizes))
+    torch.testing.assert_close(states, out.data)
+    torch.testing.assert_close(last, h_n[0])
+    assert gru_packed(gru, x, p.batch_sizes.tolist(), states=False)[0] is None
+    g_states, g_last = torch.randn_like(states), torch.randn_like(last)
+    params = [x] + list(gru.parameters())
+    got = torch.autograd.grad((states * g_states).sum() + (last * g_last).sum(), params)
+    want = torch.autograd.grad((out.data * g_states).sum() + (h_n[0] * g_last).sum(), params)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_packed_gru_loop_refuses_grus_it_does_not_implement():
+    p = pack_positions(torch.tensor([2, 1]), 2)
+    x = torch.randn(3, 2)
+    for gru in (torch.nn.GRU(2, 3, num_layers=2), torch.nn.GRU(2, 3, bidirectional=True),
+                torch.nn.GRU(2, 3, bias=False)):
+        with pytest.raises(ConfigError, match="one-layer, unidirectional nn.GRU with biases"):
+            gru_packed(gru, x, p.batch_sizes.tolist())
+
+
 def _features(neg: bool, T: int = 6, length_name="seq_length"):
     S, V = SparseFeat, VarLenSparseFeat
     feats = [S("user", 20, 4), S("item", 30, 4), S("cate", 6, 4),
@@ -139,6 +172,32 @@ def test_packed_dien_equals_the_dense_masked_path_with_gradients(gru_type, n, se
             assert (a is None or not a.any()) and (b is None or not b.any())
         else:
             torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("gru_type", GRU_TYPES)
+def test_loop_and_torch_gru_impls_give_the_same_model(gru_type):
+    """gru_impl='loop' (default) and 'torch' (torch's packed nn.GRU): same logits, auxiliary
+    loss and gradients of every parameter, in training mode with in-batch negatives (drawn
+    from the same seeded stream)."""
+    kw = dict(gru_type=gru_type, seed=4, init_std=0.3, dnn_hidden_units=(8,),
+              att_hidden_units=(6,))
+    loop = ctrkit.build("dien", _features(False), **kw).double()
+    ref = ctrkit.build("dien", _features(False), gru_impl="torch", **kw).double()
+    ref.load_state_dict(loop.state_dict())
+    assert loop.hparams["gru_impl"] == "loop" and ref.hparams["gru_impl"] == "torch"
+    batch = _batch(9, 6, 3, neg=False)
+    results = []
+    for m in (loop, ref):
+        m.train()
+        torch.manual_seed(0)  # the in-batch negatives
+        logits = m(batch)
+        aux = m.auxiliary_loss()
+        results.append((logits, aux, torch.autograd.grad(logits.sum() + aux,
+                                                         list(m.parameters()))))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+    for a, b in zip(results[0][2], results[1][2]):
+        torch.testing.assert_close(a, b)
 
 
 def test_auxiliary_loss_equals_the_per_position_definition():
@@ -215,6 +274,7 @@ def test_history_without_length_column_is_read_in_order_of_its_valid_ids():
     (_features(True), {"use_negsampling": False}, "use_negsampling=False would ignore them"),
     (_features(True)[:-1], {}, r"not for \['neg_hist_cate'\]"),
     (_features(False), {"alpha": -1.0}, "alpha .* must be >= 0"),
+    (_features(False), {"gru_impl": "cudnn"}, "gru_impl must be 'loop'"),
 ])
 def test_bad_configurations_are_refused(feats, kw, msg):
     with pytest.raises(ConfigError, match=msg):

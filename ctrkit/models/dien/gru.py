@@ -12,7 +12,7 @@ where ``u_t = σ(W_u i_t + U_u h_{t−1} + b_u)``, ``r_t = σ(W_r i_t + U_r h_{t
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -117,8 +117,8 @@ class AttentionalGRU(nn.Module):
         done = []  # final states of the rows that ended, shortest first
         for t, n in enumerate(sizes):  # one step per position, all active rows at once
             if n < h.shape[0]:  # rows are sorted by length: the last ones have ended
-                done.append(h[n:])
-                h = h[:n]
+                h, ended = h.split([n, h.shape[0] - n])  # one split: its backward is one cat
+                done.append(ended)
             h = self.cell(steps_x[t], h, steps_a[t])
         return torch.cat([h] + done[::-1]) if done else h
 
@@ -128,6 +128,54 @@ class AttentionalGRU(nn.Module):
         for t in range(x.shape[1]):  # static T: a traced graph serves any batch
             h = torch.where(mask[:, t:t + 1], self.cell(proj[:, t], h, a[:, t]), h)
         return h
+
+
+def gru_packed(gru: nn.GRU, x: torch.Tensor, batch_sizes: Sequence[int],
+               states: bool = True) -> Tuple[Optional[torch.Tensor], torch.Tensor]:
+    """torch's one-layer ``nn.GRU`` (its weights and equations) over a packed time-major
+    input, as a loop of whole-step tensor operations.
+
+    It computes what ``gru(PackedSequence(x, batch_sizes))`` computes (same weights, same
+    equations: ``r, z = σ(W_i[r,z] x + b_i[r,z] + W_h[r,z] h + b_h[r,z])``, ``n = tanh(W_in x +
+    b_in + r ⊙ (W_hn h + b_hn))``, ``h' = (1 − z) ⊙ n + z ⊙ h``) up to floating-point
+    rounding, with one input GEMM for all positions and one split (one backward) instead of
+    torch's CPU packed path, whose backward writes an input-sized gradient for every step's
+    slice (tests/models/test_dien.py compares values and gradients).
+
+    Args:
+        gru: a one-layer, unidirectional ``nn.GRU`` with biases (its parameters are used).
+        x: (M, I) packed inputs, time-major (``batch_sizes[t]`` rows at step t, longest first).
+        batch_sizes: active rows per step, non-increasing.
+        states: also return every step's state.
+
+    Returns:
+        ``(states (M, H) in x's packed order or None, last (B', H))`` with ``last`` the final
+        state of every row in the packed (longest-first) row order.
+    """
+    if gru.num_layers != 1 or gru.bidirectional or not gru.bias or gru.proj_size:
+        raise ConfigError("gru_packed runs a one-layer, unidirectional nn.GRU with biases and "
+                          "no projection.")
+    h_dim = gru.hidden_size
+    sizes = [int(n) for n in batch_sizes]
+    w_hh_t, b_hh = gru.weight_hh_l0.t(), gru.bias_hh_l0
+    steps = torch.addmm(gru.bias_ih_l0, x, gru.weight_ih_l0.t()).split(sizes)
+    h = x.new_zeros(sizes[0] if sizes else 0, h_dim)
+    outs, done = [], []
+    for t, n in enumerate(sizes):
+        if n < h.shape[0]:  # rows sorted by length: the last ones have ended
+            h, ended = h.split([n, h.shape[0] - n])
+            done.append(ended)
+        x_rz, x_n = steps[t].split([2 * h_dim, h_dim], dim=1)
+        h_rz, h_n = torch.addmm(b_hh, h, w_hh_t).split([2 * h_dim, h_dim], dim=1)
+        r, z = torch.sigmoid(x_rz + h_rz).chunk(2, dim=1)
+        cand = torch.tanh(x_n + r * h_n)
+        h = cand + z * (h - cand)  # (1 − z) n + z h
+        if states:
+            outs.append(h)
+    last = torch.cat([h] + done[::-1]) if done else h
+    if not states:
+        return None, last
+    return (torch.cat(outs) if outs else x.new_zeros(0, h_dim)), last
 
 
 def check_gru_type(gru_type: str) -> str:
@@ -145,5 +193,5 @@ def last_valid(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["AttentionalGRU", "Packed", "pack_positions", "GRU_TYPES", "check_gru_type",
-           "last_valid"]
+           "gru_packed", "last_valid"]
 

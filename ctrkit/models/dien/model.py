@@ -15,7 +15,8 @@ from ...registry import LAYERS, MODELS
 from ..base import BaseModel
 from ..din import (find_history_pairs, masked_softmax, segment_softmax,
                    shared_history_table_of)
-from .gru import AttentionalGRU, Packed, check_gru_type, last_valid, pack_positions
+from .gru import (AttentionalGRU, Packed, check_gru_type, gru_packed, last_valid,
+                  pack_positions)
 
 
 @MODELS.register("dien")
@@ -62,6 +63,12 @@ class DIEN(BaseModel):
             was set explicitly.
         packed: run the recurrences over the valid positions only (False: over all T steps
             with masked updates; the same function, used for export).
+        gru_impl: how the packed path runs its ``nn.GRU`` recurrences (the interest
+            extractor, and the evolving layer for ``'GRU'``/``'AIGRU'``): ``'loop'`` (default)
+            steps ctrkit's :func:`gru_packed` over the packed positions, ``'torch'`` calls
+            torch's packed ``nn.GRU``. Same weights and equations (equal up to rounding,
+            tested); ``'loop'`` avoids torch's CPU packed backward, which writes an
+            input-sized gradient per step.
         l2_reg_embedding, embedding_regularizer, init, init_std, seed, task, device: see
             BaseModel.
         gpus: DeepCTR compatibility; must be None.
@@ -88,7 +95,7 @@ class DIEN(BaseModel):
                  device: Any = "cpu", gpus: Any = None,
                  aux_hidden_units: Sequence[int] = (),
                  share_history_embeddings: bool = True, embedding_regularizer: Any = "l2",
-                 packed: bool = True, init: Any = "ctrkit") -> None:
+                 packed: bool = True, init: Any = "ctrkit", gru_impl: str = "loop") -> None:
         if gpus is not None:
             raise ConfigError("gpus is not supported; pass device='cuda:N', or launch with "
                               "torchrun for data parallelism.")
@@ -110,12 +117,15 @@ class DIEN(BaseModel):
                     f"'{self.embeddings.table_of[n.name]}' but '{s.name}' looks up "
                     f"'{self.embeddings.table_of[s.name]}'; negatives must share the "
                     f"positives' table (drop the explicit embedding_name).")
+        if gru_impl not in ("loop", "torch"):
+            raise ConfigError(f"gru_impl must be 'loop' (ctrkit's packed GRU loop) or 'torch' "
+                              f"(torch's packed nn.GRU), got {gru_impl!r}.")
         if float(alpha) < 0:
             raise ConfigError(f"alpha (weight of the auxiliary loss) must be >= 0, got {alpha!r}.")
         self.pairs, self.negatives = pairs, negs
         self.history_feature_list = [x.name for x, _ in pairs]
         self.gru_type, self.use_negsampling = self_gru_type, bool(use_negsampling)
-        self.alpha, self.packed = float(alpha), bool(packed)
+        self.alpha, self.packed, self.gru_impl = float(alpha), bool(packed), gru_impl
         self.att_weight_normalization = bool(att_weight_normalization)
         skip = {s.name for _, s in pairs} | {n.name for n in negs or []}
         self.sparse = self.features_of(SparseFeat)
@@ -205,6 +215,15 @@ class DIEN(BaseModel):
             cols = order[rows, cols]
         return out.index_put((rows, cols), weights)
 
+    def _packed_gru(self, gru: nn.GRU, x: torch.Tensor, p: Packed, states: bool = True
+                    ) -> Tuple[Optional[torch.Tensor], torch.Tensor]:
+        """``gru`` over packed ``x`` (M, I) -> (all states (M, H) or None, last states (B', H)
+        in ``p.sorted_rows`` order), by ``gru_impl``."""
+        if self.gru_impl == "loop":
+            return gru_packed(gru, x, p.batch_sizes.tolist(), states)
+        out, last = gru(PackedSequence(x, p.batch_sizes))
+        return out.data, last[0]
+
     def _interest_packed(self, batch, q, ids, lengths, t, return_weights: bool = False):
         b = q.shape[0]
         p = pack_positions(lengths, t)
@@ -214,7 +233,7 @@ class DIEN(BaseModel):
         interest = q.new_zeros(b, self.interest_dim)
         if len(p.sorted_rows) == 0:
             return None if return_weights else interest
-        states = self.extractor(PackedSequence(keys, p.batch_sizes))[0].data
+        states = self._packed_gru(self.extractor, keys, p)[0]
         if self.use_negsampling and self.training:
             src = (p.cols + 1 < p.lengths).nonzero().squeeze(1)
             nxt = src + p.step_size.index_select(0, src)
@@ -229,7 +248,7 @@ class DIEN(BaseModel):
             self.add_auxiliary_loss(self._auxiliary_loss(states.index_select(0, src), pos, neg),
                                     self.alpha)
         if self.gru_type == "GRU":
-            evolved = self.evolution(PackedSequence(states, p.batch_sizes))[0].data
+            evolved = self._packed_gru(self.evolution, states, p)[0]
             w = self._scores(q, evolved, p.rows, b)
             if return_weights:
                 return w, p.rows, p.cols
@@ -238,7 +257,7 @@ class DIEN(BaseModel):
         if return_weights:
             return w, p.rows, p.cols
         if self.gru_type == "AIGRU":
-            last = self.evolution(PackedSequence(states * w.unsqueeze(-1), p.batch_sizes))[1][0]
+            last = self._packed_gru(self.evolution, states * w.unsqueeze(-1), p, False)[1]
         else:
             last = self.evolution.forward_packed(states, w, p)
         return interest.index_copy(0, p.sorted_rows, last)
