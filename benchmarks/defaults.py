@@ -82,6 +82,16 @@ CONFIGS = {
     "lr=1e-3": ({}, 1e-3),
     "lr=3e-3": ({}, 3e-3),
     "lr=1e-2": ({}, 1e-2),
+    "lr=2e-3": ({}, 2e-3),
+    "init_std=0.02": ({"init_std": 0.02}, None),
+    "dropout=0.1": ({"dnn_dropout": 0.1}, None),
+    "dropout=0.3": ({"dnn_dropout": 0.3}, None),
+    "dnn-bn": ({"dnn_use_bn": True}, None),
+    "dnn=200-80": ({"dnn_hidden_units": (200, 80)}, None),
+    "att=80-40": ({"att_hidden_size": (80, 40)}, None),
+    "dnn-dice": ({"dnn_activation": "dice"}, None),
+    "softmax": ({"att_weight_normalization": True}, None),
+    "l2_dnn=1e-4": ({"l2_reg_dnn": 1e-4}, None),
 }
 
 

@@ -54,6 +54,17 @@ def _dtype_name(feature: str, dtype: Any) -> str:
                           f"torch dtype or a numpy dtype, got {dtype!r}.") from None
 
 
+class _DefaultTableName(str):
+    """A ``SparseFeat.embedding_name`` the user did not give (it equals the feature's name).
+
+    A plain ``str`` in every use; its type records "not given", so a copy made with
+    ``dataclasses.replace(f, name=...)`` (which passes every field back to the constructor)
+    takes its new name's table instead of silently keeping the old name as an explicit one.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class SparseFeat:
     """A categorical feature: one id in ``[0, vocabulary_size)`` per row.
@@ -92,9 +103,10 @@ class SparseFeat:
         if dim == "auto":
             dim = 6 * int(pow(vocab, 0.25))
         object.__setattr__(self, "embedding_dim", _check_int(self.name, "embedding_dim", dim, 1))
-        object.__setattr__(self, "embedding_name_given", self.embedding_name is not None)
-        if self.embedding_name is None:
-            object.__setattr__(self, "embedding_name", self.name)
+        given = not (self.embedding_name is None or isinstance(self.embedding_name, _DefaultTableName))
+        object.__setattr__(self, "embedding_name_given", given)
+        if not given:
+            object.__setattr__(self, "embedding_name", _DefaultTableName(self.name))
         _check_name(f"Feature '{self.name}': embedding_name", self.embedding_name)
         if not isinstance(self.use_hash, bool):
             raise ConfigError(f"Feature '{self.name}': use_hash must be True or False, "

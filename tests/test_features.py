@@ -69,3 +69,26 @@ def test_plain_data_round_trip(tutorial):
         assert getattr(g, "embedding_name_given", None) == getattr(f, "embedding_name_given", None)
     with pytest.raises(ConfigError, match="transform_fn"):
         feature_to_dict(DenseFeat("d", 1, transform_fn=abs))
+
+
+def test_dataclasses_replace_keeps_an_implicit_table_name_implicit():
+    # A copy made with dataclasses.replace passes every field back to the constructor; an
+    # implicit embedding_name must not turn into an explicit (old) name: under DIN that would
+    # silently give the rebuilt hist_item its own table instead of sharing item's.
+    import copy
+    import dataclasses
+    import pickle
+    f = SparseFeat("item", 10, 8)
+    g = dataclasses.replace(f, name="hist_item")
+    assert (g.embedding_name, g.embedding_name_given) == ("hist_item", False)
+    for h in (pickle.loads(pickle.dumps(f)), copy.deepcopy(f)):
+        assert h == f and not h.embedding_name_given
+        assert dataclasses.replace(h, name="x").embedding_name == "x"
+    e = dataclasses.replace(SparseFeat("a", 10, embedding_name="t"), name="b")
+    assert (e.embedding_name, e.embedding_name_given) == ("t", True)
+    hist = VarLenSparseFeat(SparseFeat("hist_item", 10, 8), 4, length_name="len")
+    wider = dataclasses.replace(hist, sparsefeat=dataclasses.replace(hist.sparsefeat,
+                                                                     vocabulary_size=10))
+    assert not wider.embedding_name_given
+    model = ctrkit.build("din", [f, wider])
+    assert model.embeddings.table_of == {"item": "item", "hist_item": "item"}
