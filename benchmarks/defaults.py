@@ -92,11 +92,38 @@ CONFIGS = {
     "dnn-dice": ({"dnn_activation": "dice"}, None),
     "softmax": ({"att_weight_normalization": True}, None),
     "l2_dnn=1e-4": ({"l2_reg_dnn": 1e-4}, None),
+    "lazy-adam": ({"l2_reg_embedding": 0.0}, None),   # with l2=0: absent rows have zero grad
 }
 
 
+class LazyAdam(torch.optim.Adam):
+    """Experiment: Adam whose embedding rows absent from the batch (zero gradient) do not move,
+    and whose moments for those rows are left as they were (TF's LazyAdam, torch's SparseAdam)."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        saved = []
+        for p in self.lazy:
+            if p.grad is None:
+                continue
+            idle = p.grad.abs().sum(1) == 0
+            st = self.state.get(p, {})
+            saved.append((p, idle, p[idle].clone(),
+                          {k: st[k][idle].clone() for k in ("exp_avg", "exp_avg_sq") if k in st}))
+        out = super().step(closure)
+        for p, idle, rows, moments in saved:
+            p[idle] = rows
+            for k, v in moments.items():
+                self.state[p][k][idle] = v
+        return out
+
+
 def hparams_of(name):
-    hp, lr = CONFIGS[name]
+    """A configuration, or several joined by '+' (their changes together)."""
+    hp, lr = {}, None
+    for part in name.split("+"):
+        more, more_lr = CONFIGS[part]
+        hp, lr = {**hp, **more}, (more_lr if more_lr is not None else lr)
     hp = {k: (v() if isinstance(v, type) else v) for k, v in hp.items()}
     return hp, lr
 
@@ -109,7 +136,16 @@ def auc(y, p):
 def build(features, name, seed):
     hp, lr = hparams_of(name)
     model = ctrkit.build("din", features, seed=seed, **hp)
-    model.compile("adam", "binary_crossentropy", lr=lr)
+    if "lazy-adam" in name.split("+"):
+        lazy = [p for n, p in model.named_parameters() if n.startswith("embeddings.")]
+        others = [p for n, p in model.named_parameters() if not n.startswith("embeddings.")]
+        opt = torch.optim.Adam(others, lr=lr or 3e-3)
+        opt.add_param_group({"params": lazy})
+        opt.__class__ = LazyAdam
+        opt.lazy = lazy
+        model.compile(opt, "binary_crossentropy")
+    else:
+        model.compile("adam", "binary_crossentropy", lr=lr)
     return model
 
 
@@ -175,7 +211,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = [c for c in names if c not in CONFIGS]
+    unknown = [c for n in names for c in n.split("+") if c not in CONFIGS]
     if unknown:
         p.error(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
     if "default" not in names:

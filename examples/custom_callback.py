@@ -9,6 +9,7 @@ prints why and restores the best epoch); the script ends by saying how many epoc
 
 Run: python examples/custom_callback.py
 """
+import argparse
 import numpy as np
 import torch
 
@@ -67,4 +68,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     main()

@@ -8,6 +8,7 @@ loss and logs it apart as ``aux_loss`` (see docs/plugins.md).
 
 Run: python examples/custom_model.py
 """
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -77,4 +78,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     main()

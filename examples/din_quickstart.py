@@ -2,6 +2,8 @@
 
 Run: python examples/din_quickstart.py
 """
+import argparse
+
 import numpy as np
 
 import ctrkit
@@ -35,6 +37,7 @@ def get_xy_fd():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     x, y, feature_columns, behavior_feature_list = get_xy_fd()
     model = ctrkit.build("din", feature_columns, history_feature_list=behavior_feature_list,
                          att_weight_normalization=True)

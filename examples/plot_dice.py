@@ -8,6 +8,7 @@ LeakyReLU is the smooth, data-centred switch. Right: the control function p(s) t
 two slopes, f(s) = p(s)·s + (1 − p(s))·α·s — a step at 0 for (Leaky)ReLU/PReLU, a sigmoid of
 the standardised input for Dice (DIN paper, Fig. 3).
 """
+import argparse
 import sys
 from pathlib import Path
 
@@ -59,4 +60,7 @@ def main(path: str = "dice_vs_relu.png") -> str:
 
 
 if __name__ == "__main__":
-    print("wrote", main(*sys.argv[1:2]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", help="PNG to write (default: dice_vs_relu.png)")
+    out = parser.parse_args().out
+    print("wrote", main(*([out] if out else [])))

@@ -2,7 +2,7 @@
 
 Run: python examples/plot_history.py [path]     (default: history.png)
 """
-import sys
+import argparse
 
 import torch
 
@@ -11,8 +11,9 @@ from din_quickstart import get_xy_fd
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else "history.png"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", default="history.png", help="PNG to write")
+    path = parser.parse_args(argv).path
     torch.set_num_threads(1)
     x, y, feature_columns, behavior_feature_list = get_xy_fd()
     model = ctrkit.build("din", feature_columns, history_feature_list=behavior_feature_list,

@@ -8,8 +8,8 @@ lists, oldest first: ctrkit keeps the most recent ``maxlen`` and derives the len
     curl -d '{"user": [3], "item": [7], "hist_item": [[181, 258]], "hist_cate": [[4, 9]]}' \\
          localhost:8000
 """
+import argparse
 import json
-import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import ctrkit
@@ -36,5 +36,9 @@ def make_server(model, port: int = 8000) -> HTTPServer:
 
 
 if __name__ == "__main__":
-    model = ctrkit.load(sys.argv[1])  # model, features, encoders and weights from one file
-    make_server(model, int(sys.argv[2]) if len(sys.argv) > 2 else 8000).serve_forever()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="a file written by model.save")
+    parser.add_argument("port", nargs="?", type=int, default=8000)
+    args = parser.parse_args()
+    model = ctrkit.load(args.model)  # model, features, encoders and weights from one file
+    make_server(model, args.port).serve_forever()

@@ -1,5 +1,5 @@
-"""``--help`` on every benchmark prints usage and runs nothing (a benchmark that ignores
-``--help`` starts a minutes-long run)."""
+"""``--help`` on every benchmark and example prints usage and runs nothing (a script that
+ignores ``--help`` starts a minutes-long run, or writes a file named ``--help``)."""
 from __future__ import annotations
 
 import os
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted(ROOT.glob("benchmarks/*.py"))
+SCRIPTS = sorted(ROOT.glob("benchmarks/*.py")) + sorted(ROOT.glob("examples/*.py"))
 
 
 @pytest.mark.slow
-def test_every_benchmark_answers_help_with_usage_only(tmp_path):
+def test_every_script_answers_help_with_usage_only(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                MPLBACKEND="Agg")
     # all at once: each pays torch's import, not a run
