@@ -25,7 +25,7 @@ from ..layers.pooling import masked_pool, sequence_mask
 from ..training.callbacks import CallbackList, History, check_callbacks
 from ..training.regularizers import create_regularizer
 from ..training.data_adapters import get_data_adapter, is_batch_source
-from ..training.trainer import Trainer, predict_logits, require_trainer
+from ..training.trainer import Trainer, check_verbose, predict_logits, require_trainer
 
 
 def resolve_device(device: Any) -> torch.device:
@@ -127,7 +127,7 @@ class BaseModel(nn.Module):
             finally:
                 _INIT_SCOPE.reset(scope)
                 object.__setattr__(self, "_ctrkit_in_init", False)
-            first = next(iter(params))
+            first = next(iter(params), None)  # None: an __init__ without arguments
             self.hparams = {k: _feature_names(v) for k, v in params.items() if k != first}
             self.to(self.device)
 
@@ -464,14 +464,17 @@ class BaseModel(nn.Module):
                                     callbacks=callbacks, steps=steps)
 
     def predict(self, x, batch_size: int = 256, callbacks=None,
-                steps: Optional[int] = None, encoded: Optional[bool] = None) -> np.ndarray:
+                steps: Optional[int] = None, encoded: Optional[bool] = None,
+                verbose: int = 0) -> np.ndarray:
         """Predictions as a float64 numpy array of shape (N, 1), as DeepCTR returns them
         (probabilities for ``task='binary'``). Runs in eval mode without autograd.
 
         ``x`` may be a batch source (a :class:`ctrkit.data.ParquetDataset`, an iterable of
         ``x_batch`` or ``(x_batch, ...)``); rows come back in the order it yields them.
         ``encoded`` as in :meth:`fit`: by default raw values when the model carries
-        vocabularies, ids otherwise."""
+        vocabularies, ids otherwise. ``verbose`` (Keras's argument, 0, 1 or 2) is checked,
+        but predict prints nothing at any verbosity."""
+        check_verbose(verbose)
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
         with self._encoding(encoded) as encoded:

@@ -71,6 +71,15 @@ def create_optimizer(spec: Union[str, type, torch.optim.Optimizer], params: Iter
     (pass ``fused=False`` through a torch optimizer class or instance to opt out). An instance
     is used as given (``lr``, if passed, overrides its groups).
     """
+    if lr is not None:
+        try:
+            lr_value = None if isinstance(lr, bool) else float(lr)
+        except (TypeError, ValueError):
+            lr_value = None
+        if lr_value is None:
+            raise ConfigError(
+                f"lr (learning_rate) must be a number > 0, got {lr!r}. A learning-rate schedule "
+                f"is a callback: fit(callbacks=[LearningRateScheduler(lambda epoch, lr: ...)]).")
     if lr is not None and not float(lr) > 0:
         raise ConfigError(f"lr must be > 0, got {lr!r}.")
     if isinstance(spec, torch.optim.Optimizer):

@@ -43,7 +43,7 @@ def _int(name: str, value: Any) -> int:
     return int(value)
 
 
-def _check_verbose(verbose: Any) -> int:
+def check_verbose(verbose: Any) -> int:
     if isinstance(verbose, bool):
         return int(verbose)
     if not hasattr(verbose, "__index__") or int(verbose) not in (0, 1, 2):
@@ -168,7 +168,7 @@ class Trainer:
         auxiliary loss is what the model's forward added with ``add_auxiliary_loss``, and
         ``scale`` weights this process's batch in a DDP step (see
         :mod:`ctrkit.training.distributed`)."""
-        logits = self.model(batch)
+        logits = check_logits(self.model, self.model(batch), len(y))
         loss = self._loss(logits, y, w)
         aux = self.model.auxiliary_loss() if hasattr(self.model, "auxiliary_loss") else None
         objective = loss if aux is None else loss + aux
@@ -248,7 +248,7 @@ class Trainer:
             steps_per_epoch = _positive_int("steps_per_epoch", steps_per_epoch)
         if validation_steps is not None:
             validation_steps = _positive_int("validation_steps", validation_steps)
-        verbose = _check_verbose(verbose)
+        verbose = check_verbose(verbose)
         validation_freq = _positive_int("validation_freq", validation_freq)
         if initial_epoch < 0 or epochs <= initial_epoch:
             raise ConfigError(f"epochs ({epochs}) must be greater than initial_epoch "
@@ -390,6 +390,21 @@ class Trainer:
         return logs
 
 
+def check_logits(model, logits: torch.Tensor, rows: int) -> torch.Tensor:
+    """``logits`` if it holds one logit per row, shape ``(rows,)``.
+
+    Raises:
+        ConfigError: any other shape; (B, 1) in particular, which a loss would broadcast
+            against (B,) labels to (B, B), a wrong result without an error.
+    """
+    if logits.shape != (rows,):
+        raise ConfigError(
+            f"{type(model).__name__}.forward returned logits of shape {tuple(logits.shape)} for "
+            f"a batch of {rows} rows; a model returns one logit per row, shape ({rows},) (e.g. "
+            f"out.squeeze(-1)).")
+    return logits
+
+
 def _rng_devices(device: torch.device) -> list:
     if device.type == "cuda":
         return [device.index if device.index is not None else torch.cuda.current_device()]
@@ -448,7 +463,7 @@ def _predict_columns(model, data: DataAdapter, batch_size: int, cbs: Optional[Ca
                     getattr(cbs, begin)(step, {"size": size})
                     frozen.clear()  # the callbacks (this one and last batch's end) may edit weights
                 x = batch.x if device.type == "cpu" else _to_device(batch, device)[0]
-                out.add(model(x), batch)
+                out.add(check_logits(model, model(x), size), batch)
                 if hooks:
                     getattr(cbs, end)(step, {"size": size})
     finally:

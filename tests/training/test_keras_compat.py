@@ -407,3 +407,63 @@ def test_defect7_a_fitted_model_still_pickles_whole(tut, tmp_path):
     again = torch.load(tmp_path / "m.pt", weights_only=False)
     np.testing.assert_array_equal(again.predict(x), model.predict(x))
     assert again.history.model is again and again.history.history == model.history.history
+
+
+# --------------------------------------------------------------------------- found by the ports
+# of Keras 3's callback tests (tests/compat/test_keras_*.py)
+class _Counter(ctrkit.models.base.BaseModel):
+    """A model whose __init__ takes no arguments (Keras's `TestModel()` in callback_test)."""
+
+    def __init__(self, logit_shape="rows"):
+        super().__init__([ctrkit.DenseFeat("x", 1)], task="regression")
+        self.w = torch.nn.Parameter(torch.ones(()))
+        self.logit_shape = logit_shape
+
+    def forward(self, batch):
+        out = batch["x"] * self.w  # (B, 1)
+        return out[:, 0] if self.logit_shape == "rows" else out
+
+
+def test_a_model_subclass_whose_init_takes_no_arguments_builds():
+    class NoArgs(ctrkit.models.base.BaseModel):
+        def __init__(self):
+            super().__init__([ctrkit.DenseFeat("x", 1)], task="regression")
+            self.w = torch.nn.Parameter(torch.ones(()))
+
+    model = NoArgs()  # raised StopIteration
+    assert model.hparams == {} and isinstance(model.w, torch.nn.Parameter)
+
+
+def test_logits_of_shape_b_1_are_refused_not_broadcast_against_b_labels():
+    x, y = {"x": np.arange(6.0).reshape(-1, 1)}, np.arange(6.0)
+    model = _Counter("column")
+    model.compile("sgd", "mse")
+    # (B, 1) - (B,) broadcasts to (B, B): a wrong loss without an error (only torch's warning)
+    with pytest.raises(ConfigError, match=r"_Counter.forward returned logits of shape \(3, 1\) "
+                                          r"for a batch of 3 rows; .* shape \(3,\)"):
+        model.fit(x, y, batch_size=3, verbose=0)
+    with pytest.raises(ConfigError, match=r"shape \(6, 1\) for a batch of 6 rows"):
+        model.evaluate(x, y, batch_size=6)
+    with pytest.raises(ConfigError, match=r"shape \(4, 1\) for a batch of 4 rows"):
+        model.predict(x, batch_size=4)
+    good = _Counter()
+    good.compile("sgd", "mse")
+    assert good.evaluate(x, y)["loss"] == pytest.approx(0.0)  # logits == x == y
+
+
+@pytest.mark.parametrize("lr", [lambda step: 0.1, "0.1x", True, [0.1]])
+def test_a_learning_rate_that_is_not_a_number_is_a_config_error(lr):
+    model = _Counter()
+    with pytest.raises(ConfigError, match=r"lr \(learning_rate\) must be a number > 0, got .*"
+                                          r"LearningRateScheduler"):
+        model.compile("adam", "mse", learning_rate=lr)
+
+
+def test_predict_takes_keras_verbose_and_prints_nothing(capfd):
+    model = _Counter()
+    x = {"x": np.arange(4.0).reshape(-1, 1)}
+    for verbose in (0, 1, 2):
+        np.testing.assert_array_equal(model.predict(x, verbose=verbose), x["x"])
+    assert capfd.readouterr() == ("", "")
+    with pytest.raises(ConfigError, match="verbose must be 0"):
+        model.predict(x, verbose=3)

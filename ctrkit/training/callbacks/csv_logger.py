@@ -25,7 +25,8 @@ class CSVLogger(Callback):
     """Write the epoch logs to a CSV file: a header ``epoch,<keys>`` and one row per epoch.
 
     The columns are ``epoch`` (0-based, as ``History.epoch``) followed by the keys of the first
-    epoch's logs in logged order; a key missing from a later epoch is written as ``NA``.
+    epoch's logs in logged order, then any key ``fit`` logs later (the ``val_*`` keys with
+    ``validation_freq > 1``); a key missing from an epoch is written as ``NA``.
     Each row is written and flushed at its epoch's end, so the file survives a crash.
     Values are written with ``repr``, so ``float(cell)`` equals the logged value exactly.
 
@@ -71,7 +72,10 @@ class CSVLogger(Callback):
         logs = logs or {}
         rows = []
         if self.keys is None:
-            self.keys = list(logs)
+            # fit(validation_freq=N > 1) logs no val_* keys at the first epoch: take every key
+            # fit will log (params['metrics']), so that validation gets its columns.
+            self.keys = list(logs) + [k for k in (self.params or {}).get("metrics") or ()
+                                      if k not in logs]
             header = ["epoch"] + self.keys
             existing = self._existing_header()
             if existing is None:

@@ -2,7 +2,7 @@
 LearningRateScheduler and ReduceLROnPlateau)."""
 from __future__ import annotations
 
-from typing import List
+from typing import Any, Dict, List
 
 import torch
 
@@ -34,3 +34,9 @@ def get_lrs(optimizer: torch.optim.Optimizer) -> List[float]:
 def set_lrs(optimizer: torch.optim.Optimizer, lrs: List[float]) -> None:
     for group, lr in zip(optimizer.param_groups, lrs):
         group["lr"] = float(lr)
+
+
+def log_lr(logs: Dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
+    """Log the learning rate the epoch ran with, under Keras 3's key ``learning_rate`` and
+    under ``lr`` (Keras 2's and DeepCTR users' key)."""
+    logs["lr"] = logs["learning_rate"] = get_lr(optimizer)

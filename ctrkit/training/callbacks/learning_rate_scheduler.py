@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Optional
 from ...errors import CallbackError
 from ...registry import CALLBACKS
 from .base import Callback
-from .learning_rate import get_lr, get_lrs, optimizer_of, set_lrs
+from .learning_rate import get_lr, get_lrs, log_lr, optimizer_of, set_lrs
 
 
 def _takes_lr(schedule: Callable) -> bool:
@@ -28,7 +28,7 @@ class LearningRateScheduler(Callback):
 
     ``e`` is the 0-based epoch index (continuing from ``initial_epoch``). A ``schedule`` that
     takes one argument is called as ``schedule(e)``. Every parameter group gets the new rate.
-    The rate the epoch ran with is logged as ``lr``.
+    The rate the epoch ran with is logged as ``learning_rate`` (Keras 3's key) and ``lr``.
 
     Args:
         schedule: ``f(epoch, lr) -> new_lr`` (or ``f(epoch) -> new_lr``).
@@ -68,9 +68,9 @@ class LearningRateScheduler(Callback):
                                 f"{new!r}; it must return a finite learning rate >= 0.")
         set_lrs(optimizer, [value] * len(get_lrs(optimizer)))
         if self.verbose:
-            sys.stdout.write(f"Epoch {epoch + 1}: LearningRateScheduler set the learning rate "
-                             f"to {value:.3g}.\n")
+            sys.stdout.write(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate "
+                             f"to {value}.\n")
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         if logs is not None:
-            logs["lr"] = get_lr(optimizer_of(self.model, type(self).__name__))
+            log_lr(logs, optimizer_of(self.model, type(self).__name__))

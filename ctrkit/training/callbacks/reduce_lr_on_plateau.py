@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 from ...errors import CallbackError
 from ...registry import CALLBACKS
 from .base import Callback, check_non_negative_int
-from .learning_rate import get_lr, get_lrs, optimizer_of, set_lrs
+from .learning_rate import get_lrs, log_lr, optimizer_of, set_lrs
 from .monitor import Monitor
 
 
@@ -18,8 +18,8 @@ class ReduceLROnPlateau(Callback):
 
     Every parameter group of the optimizer ``compile`` built is scaled, and never goes below
     ``min_lr``. After a reduction, ``cooldown`` epochs pass before epochs count towards
-    ``patience`` again. The learning rate the epoch ran with is logged as ``lr`` (put
-    CSVLogger after this callback in the list to record it).
+    ``patience`` again. The learning rate the epoch ran with is logged as ``learning_rate``
+    (Keras 3's key) and ``lr`` (put CSVLogger after this callback in the list to record it).
 
     Args:
         monitor: logged key to watch.
@@ -64,7 +64,13 @@ class ReduceLROnPlateau(Callback):
 
     @property
     def best(self) -> Optional[float]:
+        """The best monitored value so far (None before the first epoch); settable, as in
+        Keras."""
         return self.monitor.best
+
+    @best.setter
+    def best(self, value: Optional[float]) -> None:
+        self.monitor.best = None if value is None else float(value)
 
     def on_train_begin(self, logs=None) -> None:
         self._reset()
@@ -74,10 +80,10 @@ class ReduceLROnPlateau(Callback):
         logs = logs if logs is not None else {}
         optimizer = optimizer_of(self.model, type(self).__name__)
         if self.monitor.skipped(logs, self.params):  # fit(validation_freq=N): no val_* now
-            logs["lr"] = get_lr(optimizer)
+            log_lr(logs, optimizer)
             return
         value = self.monitor.current(logs, self.model)
-        logs["lr"] = get_lr(optimizer)
+        log_lr(logs, optimizer)
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
@@ -93,8 +99,8 @@ class ReduceLROnPlateau(Callback):
             if new != old:
                 set_lrs(optimizer, new)
                 if self.verbose:
-                    sys.stdout.write(f"Epoch {epoch + 1}: ReduceLROnPlateau lowered the "
-                                     f"learning rate to {new[0]:.3g}.\n")
+                    sys.stdout.write(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning "
+                                     f"rate to {new[0]}.\n")
             self.cooldown_counter = self.cooldown
             self.wait = 0
 
