@@ -82,12 +82,21 @@ def _accuracy(y, p, sample_weight=None, groups=None):
     return float(np.average((p >= 0.5) == (y >= 0.5), weights=sample_weight))
 
 
+def _hinge(y, p, sample_weight=None, groups=None):
+    # Keras's hinge: labels in {0, 1} are read as {-1, +1}; mean of max(1 - y * p, 0)
+    y = np.asarray(y, dtype=np.float64)
+    if np.isin(y, (0.0, 1.0)).all():
+        y = 2.0 * y - 1.0
+    return float(np.average(np.maximum(1.0 - y * p, 0.0), weights=sample_weight))
+
+
 for _m in (Metric("auc", _auc, "max"),
            Metric("binary_crossentropy", _logloss, "min"),
            Metric("logloss", _logloss, "min"),
            Metric("mse", _mse, "min"),
            Metric("mae", _mae, "min"),
-           Metric("accuracy", _accuracy, "max")):
+           Metric("accuracy", _accuracy, "max"),
+           Metric("hinge", _hinge, "min")):
     METRICS.register(_m.name, _m)
 
 #: the other names DeepCTR-Torch and Keras users write for the same metrics. A metric is

@@ -39,8 +39,10 @@ class EarlyStopping(Callback):
         start_from_epoch: epochs before this one are ignored (warm-up).
 
     Attributes:
-        stopped_epoch: the epoch at which it stopped training, or None.
-        best, best_epoch: the best monitored value and its epoch.
+        stopped_epoch: the epoch at which it stopped training, or 0 if it did not (as in
+            Keras; it never stops at epoch 0).
+        best, best_epoch: the best monitored value (None before the first epoch it
+            watched; settable, as in Keras) and its epoch (0 until then).
 
     Raises:
         CallbackError: bad arguments at construction; at the end of the first epoch, a
@@ -67,13 +69,17 @@ class EarlyStopping(Callback):
     def _reset(self) -> None:
         self.monitor.reset()
         self.wait = 0
-        self.stopped_epoch: Optional[int] = None
-        self.best_epoch: Optional[int] = None
+        self.stopped_epoch = 0
+        self.best_epoch = 0
         self.best_weights: Optional[Dict[str, torch.Tensor]] = None
 
     @property
     def best(self) -> Optional[float]:
         return self.monitor.best
+
+    @best.setter
+    def best(self, value: Optional[float]) -> None:
+        self.monitor.best = None if value is None else float(value)
 
     def on_train_begin(self, logs=None) -> None:
         self._reset()
@@ -102,10 +108,10 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None) -> None:
-        if self.stopped_epoch is not None and self.verbose:
+        if self.stopped_epoch and self.verbose:
             # 4 decimals, as the epoch lines print the same value
             best = "none" if self.best is None else f"{self.best:.4f}"
-            at = "" if self.best_epoch is None else f" at epoch {self.best_epoch + 1}"
+            at = "" if self.best is None else f" at epoch {self.best_epoch + 1}"
             what = ("did not improve" if self.baseline is None else
                     f"did not beat the baseline {self.baseline:.4f}")
             sys.stdout.write(f"Epoch {self.stopped_epoch + 1}: early stopping: "
@@ -116,7 +122,7 @@ class EarlyStopping(Callback):
             self.model.load_state_dict(self.best_weights)
             if self.verbose:
                 sys.stdout.write(f"Restored the weights of epoch "
-                                 f"{None if self.best_epoch is None else self.best_epoch + 1}.\n")
+                                 f"{None if self.best is None else self.best_epoch + 1}.\n")
 
     def state_dict(self) -> Dict[str, Any]:
         return {"monitor": self.monitor.state_dict(), "wait": self.wait,
