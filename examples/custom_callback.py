@@ -59,7 +59,7 @@ def main():
                         validation_data=(x_val, y_val), callbacks=[calibration, stop])
     print("val_calibration per epoch:", [round(v, 3) for v in history.history["val_calibration"]])
     ran = len(history.epoch)
-    if stop.stopped_epoch is not None:
+    if stop.stopped_epoch:  # 0: it did not stop (Keras's convention)
         print(f"ran {ran} of {epochs} epochs: EarlyStopping stopped it (val_auc best "
               f"{stop.best:.4f} at epoch {stop.best_epoch + 1}; the model keeps that epoch's weights)")
     else:

@@ -367,10 +367,12 @@ class Trainer:
         else:
             with torch.no_grad():
                 loss = float(self._loss(cols["logits"], cols["y"], cols.get("w")))
-        logs = {prefix + "loss": loss}
-        logs.update(self.store_metrics(cols, prefix))
+        logs = {"loss": loss}
+        logs.update(self.store_metrics(cols))
+        # As Keras: the test hooks see the evaluation's own names ('loss', 'auc'), also when
+        # fit validates; fit's epoch logs get them with the 'val_' prefix.
         cbs.on_test_end(logs)
-        return logs
+        return {prefix + k: v for k, v in logs.items()}
 
     def evaluate(self, x, y=None, batch_size: int = 256, sample_weight=None, verbose: int = 0,
                  callbacks=None, steps: Optional[int] = None) -> Dict[str, float]:

@@ -99,3 +99,8 @@ def learning_rate(model):
     """ctrkit's `model.optimizer.learning_rate.value`: the rate of the optimizer `compile`
     built (its first parameter group; the lr callbacks set every group)."""
     return model.trainer.optimizer.param_groups[0]["lr"]
+
+
+def get_weights(model):
+    """keras Model.get_weights(): every weight (and buffer) of the model, as numpy arrays."""
+    return [v.detach().cpu().numpy() for v in model.state_dict().values()]

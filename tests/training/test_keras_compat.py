@@ -467,3 +467,49 @@ def test_predict_takes_keras_verbose_and_prints_nothing(capfd):
     assert capfd.readouterr() == ("", "")
     with pytest.raises(ConfigError, match="verbose must be 0"):
         model.predict(x, verbose=3)
+
+
+def test_backup_flags_are_keyword_only_and_a_users_folder_is_kept(tmp_path):
+    # Keras 2 puts delete_checkpoint third, Keras 3 double_checkpoint: by position it would be
+    # read as the wrong flag, silently
+    with pytest.raises(TypeError):
+        BackupAndRestore(tmp_path, "epoch", False)
+    x, y = {"x": np.arange(6.0).reshape(-1, 1)}, np.arange(6.0)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    made = tmp_path / "made" / "here"
+    for folder in (mine, made):
+        model = _Counter()
+        model.compile("sgd", "mse")
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[BackupAndRestore(folder)])
+    assert mine.is_dir() and os.listdir(mine) == []  # the user's folder stays
+    assert not made.exists() and (tmp_path / "made").is_dir()  # only the folder it created
+
+
+def test_on_test_end_sees_the_evaluations_own_keys_during_fit(tut):
+    x, y, model = tut
+    model.compile("adam", metrics=["auc"])
+    seen = []
+    cb = ctrkit.callbacks.LambdaCallback(on_test_end=lambda logs: seen.append(dict(logs)))
+    h = model.fit(x, y, batch_size=3, epochs=2, verbose=0, validation_data=(x, y),
+                  callbacks=[cb])
+    assert [sorted(s) for s in seen] == [["auc", "loss"]] * 2
+    assert [s["loss"] for s in seen] == h.history["val_loss"]
+    assert [s["auc"] for s in seen] == h.history["val_auc"]
+
+
+def test_tensorboard_writes_numpy_and_tensor_scalars(tut, tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed: "
+                                              "pip install 'ctrkit[tensorboard]'")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    x, y, model = tut
+    model.compile("adam")
+    extra = ctrkit.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logs.update(
+        f32=np.float32(0.25), t=torch.tensor(0.5), text="skip me"))
+    model.fit(x, y, batch_size=3, epochs=1, verbose=0,
+              callbacks=[extra, ctrkit.callbacks.TensorBoard(tmp_path)])
+    acc = EventAccumulator(str(tmp_path / "train"))
+    acc.Reload()
+    assert [e.value for e in acc.Scalars("epoch_f32")] == [0.25]
+    assert [e.value for e in acc.Scalars("epoch_t")] == [0.5]
+    assert "epoch_text" not in acc.Tags()["scalars"]

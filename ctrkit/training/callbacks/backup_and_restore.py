@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
@@ -54,7 +55,12 @@ class BackupAndRestore(Callback):
     state of every other callback (its ``state_dict()``, restored with ``load_state_dict``:
     early stopping counters, learning-rate schedules, the History). A run killed after epoch k
     and started again with the same call continues with epoch k + 1 and ends with exactly the
-    weights of a run that was never interrupted. When ``fit`` finishes normally the backup is deleted.
+    weights of a run that was never interrupted. When ``fit`` finishes normally the backup is
+    deleted, and so is ``backup_dir`` if the callback created it and nothing else is in it.
+
+    The backup is written after every other callback has handled the epoch (or batch) end,
+    wherever this callback stands in the list: an epoch whose callbacks did not all finish (one
+    raised) is redone in full on restart. (Keras writes it in list order.)
 
     Args:
         backup_dir: folder for the backup (created when needed). Use one folder per run.
@@ -64,10 +70,19 @@ class BackupAndRestore(Callback):
             restarted from such a mid-epoch backup redoes the interrupted epoch from its first
             batch, starting from the backed-up weights and optimizer state: it is not
             bit-identical to an uninterrupted run (the epoch-end backups are).
+        double_checkpoint: keep the previous backup too (``previous_path``); a restart whose
+            latest backup is damaged resumes from it, with a warning.
         delete_checkpoint: delete the backup when training ends normally.
 
+    Attributes:
+        path, previous_path: the backup file and, with ``double_checkpoint``, the one before.
+        _current_epoch, _last_batch_seen: Keras's progress counters, kept for ported code:
+            the number of epochs finished, and the index of the last training batch seen
+            (``save_freq`` in batches; 0 after each epoch end).
+
     Raises:
-        CallbackError: ``backup_dir`` is empty, None or not a path.
+        CallbackError: ``backup_dir`` is empty, None or not a path; ``save_freq`` is not
+            ``'epoch'`` or a positive integer.
         SerializationError: (at the start of ``fit``) the backup is damaged or belongs to a
             different model or optimizer; delete ``backup_dir`` to start over.
 
@@ -76,33 +91,42 @@ class BackupAndRestore(Callback):
         ...           callbacks=[ctrkit.callbacks.BackupAndRestore("ckpt/run1")])  # doctest: +SKIP
     """
 
-    def __init__(self, backup_dir: Any, save_freq: Union[str, int] = "epoch",
-                 delete_checkpoint: bool = True) -> None:
+    def __init__(self, backup_dir: Any, save_freq: Union[str, int] = "epoch", *,
+                 double_checkpoint: bool = False, delete_checkpoint: bool = True) -> None:
         super().__init__()
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
                                      or save_freq < 1):
             raise CallbackError(
-                f"BackupAndRestore(save_freq={save_freq!r}) must be 'epoch' or a positive number "
-                f"of batches (Keras's argument order: backup_dir, save_freq, delete_checkpoint; "
-                f"pass delete_checkpoint by keyword).")
+                f"Invalid value BackupAndRestore(save_freq={save_freq!r}): it must be 'epoch' or "
+                f"a positive number of batches (pass double_checkpoint and delete_checkpoint by "
+                f"keyword).")
         self.save_freq = save_freq
         if backup_dir is None or (isinstance(backup_dir, (str, bytes)) and not backup_dir.strip()):
             raise CallbackError(
-                f"BackupAndRestore(backup_dir={backup_dir!r}) needs a folder for the backup, "
-                f"e.g. BackupAndRestore('ckpt/run1'); one folder per run.")
+                f"Empty `backup_dir` argument passed: BackupAndRestore(backup_dir={backup_dir!r}) "
+                f"needs a folder for the backup, e.g. BackupAndRestore('ckpt/run1'); one folder "
+                f"per run.")
         try:
             self.backup_dir = Path(os.fsdecode(backup_dir))
         except TypeError as e:
             raise CallbackError(f"BackupAndRestore(backup_dir={backup_dir!r}) must be a path "
                                 f"(str or os.PathLike), got {type(backup_dir).__name__}.") from e
+        self.double_checkpoint = bool(double_checkpoint)
         self.delete_checkpoint = bool(delete_checkpoint)
         self._callbacks: List[Callback] = []
         self._epoch = 0
         self._batches_since_backup = 0
+        self._current_epoch = 0
+        self._last_batch_seen = 0
+        self._made_dir = False  # backup_dir did not exist before this run's first backup
 
     @property
     def path(self) -> Path:
         return self.backup_dir / BACKUP_FILE
+
+    @property
+    def previous_path(self) -> Path:
+        return self.backup_dir / (BACKUP_FILE + ".bkp")
 
     def _optimizer(self):
         return self.model.trainer.optimizer
@@ -113,11 +137,23 @@ class BackupAndRestore(Callback):
         Called by the trainer after every callback's ``on_train_begin`` (so restored callback
         states are not reset) and inside the RNG fork of ``fit``.
         """
-        from ...persistence import load_plain, load_state_dict_checked
         self._callbacks = list(callbacks)
-        if not self.path.exists():
+        if not self.path.exists() and not self.previous_path.exists():
             return initial_epoch
-        payload = load_plain(self.path, BACKUP_FORMAT, BACKUP_VERSION)
+        try:
+            return self._restore(self.path, initial_epoch)
+        except (SerializationError, FileNotFoundError) as e:
+            if not self.previous_path.exists():
+                raise
+            problem = "is missing" if isinstance(e, FileNotFoundError) else f"is damaged ({e})"
+            warnings.warn(f"BackupAndRestore: the latest backup '{self.path}' {problem}; "
+                          f"resuming from the previous one, '{self.previous_path}'.",
+                          RuntimeWarning, stacklevel=2)
+            return self._restore(self.previous_path, initial_epoch)
+
+    def _restore(self, path: Path, initial_epoch: int) -> int:
+        from ...persistence import load_plain, load_state_dict_checked
+        payload = load_plain(path, BACKUP_FORMAT, BACKUP_VERSION)
         hint = f" Delete '{self.backup_dir}' to start the run over."
         try:
             load_state_dict_checked(self.model, payload.get("state_dict"), self.path)
@@ -139,11 +175,15 @@ class BackupAndRestore(Callback):
         except SerializationError as e:
             raise SerializationError(str(e) + hint) from e
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise SerializationError(f"Cannot resume from '{self.path}': {e!r}.{hint}") from e
+            raise SerializationError(f"Cannot resume from '{path}': {e!r}.{hint}") from e
+        self._current_epoch = epoch + 1
+        self._made_dir = bool(payload.get("made_dir", False))
         return max(initial_epoch, epoch + 1)
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         self._batches_since_backup = 0
+        self._current_epoch = self._last_batch_seen = 0
+        self._made_dir = False
 
     def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._epoch = epoch
@@ -151,6 +191,7 @@ class BackupAndRestore(Callback):
     def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         if self.save_freq == "epoch":
             return
+        self._last_batch_seen = batch
         self._batches_since_backup += 1
         if self._batches_since_backup >= self.save_freq:
             self._batches_since_backup = 0
@@ -158,6 +199,7 @@ class BackupAndRestore(Callback):
             self._backup(self._epoch - 1)
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self._current_epoch, self._last_batch_seen = epoch + 1, 0
         if self.save_freq == "epoch":
             self._backup(epoch)
 
@@ -179,6 +221,7 @@ class BackupAndRestore(Callback):
             return
         if state is None:
             state = model.state_dict()
+        self._made_dir = self._made_dir or not self.backup_dir.exists()
         rng = {"model": model.rng.get_state(), "torch": torch.get_rng_state(),
                "numpy": _numpy_state(), "cuda": None}
         if model.device.type == "cuda":
@@ -189,17 +232,23 @@ class BackupAndRestore(Callback):
             "state_dict": {k: v.detach().cpu().clone() for k, v in state.items()},
             "optimizer": to_plain(self._optimizer().state_dict(), "The optimizer state"),
             "embedding_optimizer": embedding_optimizer,
-            "rng": rng,
+            "rng": rng, "made_dir": self._made_dir,
             "callbacks": {k: to_plain(c.state_dict(), f"The state of callback {k}")
                           for k, c in _keyed(self._callbacks).items()},
         }
+        if self.double_checkpoint and self.path.exists():
+            os.replace(self.path, self.previous_path)  # a restart falls back to it
         save_plain(payload, self.path)
 
     def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
         from ..distributed import is_rank_zero
         if self.delete_checkpoint and is_rank_zero():
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+            for path in (self.path, self.previous_path):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            if self._made_dir:
+                with contextlib.suppress(OSError):  # only if empty: never a file of yours
+                    self.backup_dir.rmdir()
 
 
 def resume_from_backup(callbacks: CallbackList, initial_epoch: int) -> int:

@@ -109,8 +109,9 @@ class ModelCheckpoint(Callback):
         self.save_weights_only = bool(save_weights_only)
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
                                      or save_freq < 1):
-            raise CallbackError(f"ModelCheckpoint(save_freq={save_freq!r}) must be 'epoch' or a "
-                                f"positive number of batches.")
+            raise CallbackError(f"Unrecognized save_freq: ModelCheckpoint(save_freq="
+                                f"{save_freq!r}) must be 'epoch' or a positive number of "
+                                f"batches.")
         self.save_freq = save_freq
         self.period = check_non_negative_int("ModelCheckpoint", "period", period)
         if self.period < 1 or (save_freq != "epoch" and self.period != 1):
@@ -129,6 +130,10 @@ class ModelCheckpoint(Callback):
     @property
     def best(self) -> Optional[float]:
         return self.monitor.best
+
+    @best.setter
+    def best(self, value: Optional[float]) -> None:
+        self.monitor.best = None if value is None else float(value)
 
     def _reset_counters(self) -> None:
         self._epoch = 0
