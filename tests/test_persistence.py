@@ -385,3 +385,21 @@ def test_a_text_file_is_named_as_not_a_ctrkit_file(tmp_path):
                                                  r"torch.save; it starts with b'hell'\)") as e:
         ctrkit.load(path)
     assert "pickled" not in str(e.value)
+
+
+def test_table_names_in_saved_data_are_plain_str(tmp_path):
+    # SparseFeat's implicit embedding_name is a str subclass; as a key of what is saved (the
+    # MBA regularizer's per-table counts) it made torch.load(weights_only=True) refuse the file
+    import ctrkit
+    import torch
+    from ctrkit.datasets import make_synthetic
+    x, y, features = make_synthetic(n_rows=64, maxlen=4, embedding_dim=4, seed=0)
+    model = ctrkit.build("din", features, embedding_regularizer="mba", l2_reg_embedding=1e-3)
+    model.compile("adam")
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    counts = model.regularizer.inv_counts
+    assert counts and all(type(k) is str for k in counts)
+    torch.save({"inv_counts": counts, "state": model.state_dict()}, tmp_path / "w.pt")
+    loaded = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert loaded["inv_counts"].keys() == counts.keys()
+    assert all(type(t) is str for t in model.embeddings.table_of.values())

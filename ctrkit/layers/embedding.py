@@ -72,7 +72,9 @@ class EmbeddingTables(nn.Module):
         for f in features:
             if isinstance(f, DenseFeat):
                 continue
-            table = (table_of or {}).get(f.name, f.embedding_name)
+            # a plain str: a name is a state-dict key, which torch.load(weights_only=True) must
+            # read (SparseFeat's implicit embedding_name is a str subclass)
+            table = str((table_of or {}).get(f.name, f.embedding_name))
             self.table_of[f.name] = table
             if table in specs:
                 vocab, dim, first = specs[table]

@@ -36,7 +36,9 @@ class LinearLogit(nn.Module):
         super().__init__()
         self.sparse = [f for f in features if not isinstance(f, DenseFeat)]
         self.dense = [f for f in features if isinstance(f, DenseFeat)]
-        self.table_of: Dict[str, str] = {f.name: (table_of or {}).get(f.name, f.embedding_name)
+        # plain str keys (state-dict keys; see layers/embedding.py)
+        self.table_of: Dict[str, str] = {f.name: str((table_of or {}).get(f.name,
+                                                                         f.embedding_name))
                                          for f in self.sparse}
         vocab: Dict[str, int] = {}
         for f in self.sparse:

@@ -513,3 +513,14 @@ def test_tensorboard_writes_numpy_and_tensor_scalars(tut, tmp_path):
     assert [e.value for e in acc.Scalars("epoch_f32")] == [0.25]
     assert [e.value for e in acc.Scalars("epoch_t")] == [0.5]
     assert "epoch_text" not in acc.Tags()["scalars"]
+
+
+def test_the_progress_line_shows_the_learning_rate_once(tut, capsys):
+    x, y, model = tut
+    model.compile("sgd", lr=0.1)
+    h = model.fit(x, y, batch_size=3, epochs=2, verbose=2,
+                  callbacks=[ctrkit.callbacks.LearningRateScheduler(lambda e: 0.1 / (e + 1))])
+    assert h.history["lr"] == h.history["learning_rate"] == [0.1, 0.05]
+    lines = capsys.readouterr().out.splitlines()
+    assert [("learning_rate: 0.1000" in s, "learning_rate: 0.0500" in s, " lr:" in s)
+            for s in lines] == [(True, False, False), (False, True, False)]

@@ -84,7 +84,7 @@ def ctrkit_callback():
 
 
 @pytest.mark.parametrize("kw,match", [({"update_freq": 0}, "update_freq"),
-                                      ({"update_freq": "batch"}, "update_freq"),
+                                      ({"update_freq": "step"}, "update_freq"),
                                       ({"histogram_freq": -1}, "histogram_freq"),
                                       ({"write_graph": True}, r"write_graph=True\) is not "
                                                               r"supported: .*deprecated"),
@@ -148,3 +148,7 @@ def test_lr_callbacks_give_one_learning_rate_curve(tb_data, tmp_path):
     assert "epoch_lr" not in train.Tags()["scalars"]  # 'lr' is the alias of 'learning_rate'
     assert [e.value for e in train.Scalars("epoch_learning_rate")] == pytest.approx(
         [0.1, 0.05, 0.1 / 3])
+
+
+def test_update_freq_batch_is_every_batch(tmp_path):
+    assert TensorBoard(tmp_path, update_freq="batch").update_freq == 1

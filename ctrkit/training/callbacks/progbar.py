@@ -10,8 +10,12 @@ from .base import Callback
 
 
 def format_logs(logs: Dict[str, Any]) -> str:
+    """``key: value - ...``; ``lr`` is left out when it repeats ``learning_rate`` (the lr
+    callbacks log both names)."""
+    shown = {k: v for k, v in logs.items()
+             if not (k == "lr" and "learning_rate" in logs and logs["learning_rate"] == v)}
     return " - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}"
-                      for k, v in logs.items())
+                      for k, v in shown.items())
 
 
 @CALLBACKS.register("progbar_logger")

@@ -65,7 +65,8 @@ class TensorBoard(Callback):
         write_steps_per_second: also log ``epoch_steps_per_second`` (training steps per second
             of wall time in the epoch) and, with an integer ``update_freq``,
             ``batch_steps_per_second``.
-        update_freq: ``'epoch'`` or a positive number of batches between ``batch_loss`` points.
+        update_freq: ``'epoch'``, ``'batch'`` (= 1) or a positive number of batches between
+            ``batch_loss`` points.
         profile_batch: must stay 0 (no profiling; use ``torch.profiler``).
         embeddings_freq, embeddings_metadata: must stay 0 / None (no projector output).
 
@@ -94,10 +95,12 @@ class TensorBoard(Callback):
             raise CallbackError(f"TensorBoard(log_dir={log_dir!r}) must be a path.") from e
         self.histogram_freq = check_non_negative_int("TensorBoard", "histogram_freq",
                                                      histogram_freq)
+        if update_freq == "batch":  # Keras: every batch
+            update_freq = 1
         if update_freq != "epoch" and (isinstance(update_freq, bool)
                                        or not isinstance(update_freq, int) or update_freq < 1):
-            raise CallbackError(f"TensorBoard(update_freq={update_freq!r}) must be 'epoch' or a "
-                                f"positive number of batches.")
+            raise CallbackError(f"TensorBoard(update_freq={update_freq!r}) must be 'epoch', "
+                                f"'batch' or a positive number of batches.")
         if write_graph:
             _refuse("write_graph", write_graph, "torch's graph export for TensorBoard "
                     "(torch.jit.trace) is deprecated, so ctrkit writes no graph; "
