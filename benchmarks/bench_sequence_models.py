@@ -4,7 +4,9 @@ The data, features and batch are bench_din.py's (issue 6's spec): 100,000 rows, 
 50 with random valid lengths 1..50, vocabularies user 10,000 / item 50,000 / category 500,
 embedding_dim 8, Adam, batch 1024, one epoch, predict with batch 1024, torch threads 2. Each
 model runs with its defaults (DIEN: AUGRU, auxiliary loss with in-batch negatives; also
-``dien-noaux`` without it; BST: one transformer layer, 2 heads).
+``dien-noaux`` without it, and ``dien-torchgru`` with torch's packed nn.GRU as the interest
+extractor, ``gru_impl='torch'``, DIEN's implementation before its own packed loop; BST: one
+transformer layer, 2 heads).
 
 Each measurement runs in a fresh subprocess; models alternate run by run; medians over --runs
 are printed with the rows/s ratio to DIN. With --deepctr-python pointing to an interpreter
@@ -38,6 +40,9 @@ from bench_din import BATCH, T, features, make_data, peak_rss_mb  # noqa: E402
 #: name -> (registered model, hyperparameters)
 MODELS = {"din": ("din", {}), "dien": ("dien", {}),
           "dien-noaux": ("dien", {"use_negsampling": False}), "bst": ("bst", {}),
+          # DIEN before its own packed GRU loop: torch's packed nn.GRU as the interest
+          # extractor (same model, equal up to rounding)
+          "dien-torchgru": ("dien", {"gru_impl": "torch"}),
           # the interaction models, for --models xdeepfm,autoint,dcn --deepctr-python ...
           "xdeepfm": ("xdeepfm", {}), "dcn": ("dcn", {}),
           # DeepCTR-Torch 0.3's AutoInt splits the embedding (8) over its 2 heads

@@ -5,7 +5,11 @@ to a cross network and a deep MLP. A cross layer ``l`` maps ``x_l`` (B, D) to
 
 - DCN (``cross_parameterization='vector'``): ``x_{l+1} = x0 · (x_l · w_l) + b_l + x_l``;
 - DCN-V2 (``'matrix'``): ``x_{l+1} = x0 ⊙ (W_l x_l + b_l) + x_l``, and with ``low_rank=r``
-  ``W_l = U_l V_lᵀ`` (U, V of shape (D, r)): ``x0 ⊙ (U_l (V_lᵀ x_l) + b_l) + x_l``.
+  ``W_l = U_l V_lᵀ`` (U, V of shape (D, r)): ``x0 ⊙ (U_l (V_lᵀ x_l) + b_l) + x_l``;
+- DCN-Mix (``'matrix'``, ``low_rank=r``, ``num_experts=K``; the paper's equations 4-5):
+  ``x_{l+1} = Σ_i G_i(x_l) E_i(x_l) + x_l`` with experts
+  ``E_i(x) = x0 ⊙ (U_l^i tanh(C_l^i tanh(V_l^iᵀ x)) + b_l)`` (C of shape (r, r)) and the
+  gates ``G(x) = softmax_i(g_l^iᵀ x)``.
 
 ``model_structure='parallel'`` concatenates the cross output and the MLP output before the
 logit layer (the paper's Figure 1 right); ``'stacked'`` feeds the cross output to the MLP
@@ -40,16 +44,24 @@ class CrossNetwork(nn.Module):
         low_rank: with ``'matrix'``, factor each weight as ``U Vᵀ`` of rank ``low_rank``
             (None: full rank).
         l2_reg: strength of the L2 penalty on the cross weights (``l2_reg_cross``).
+        num_experts: K: a mixture of K low-rank experts per layer (DCN-Mix; needs
+            ``low_rank``); None: one plain (low-rank) matrix.
+
+    Weights of a mixture layer l: ``kernels[l]`` U (K, D, r), ``kernels_v[l]`` V (K, D, r),
+    ``kernels_c[l]`` C (K, r, r), ``gates[l]`` (K, D), ``biases[l]`` (D,) shared by the
+    experts (as in the paper's equation 5).
 
     Shapes: (B, D) -> (B, D).
 
     Raises:
-        ConfigError: an unknown parameterization, a negative layer count, or a low rank that
-            is not a positive integer (or is given with ``'vector'``).
+        ConfigError: an unknown parameterization, a negative layer count, a low rank that is
+            not a positive integer (or is given with ``'vector'``), or ``num_experts`` that is
+            not a positive integer or comes without ``low_rank``.
     """
 
     def __init__(self, input_dim: int, num_layers: int = 2, parameterization: str = "matrix",
-                 low_rank: Optional[int] = None, l2_reg: float = 0.0) -> None:
+                 low_rank: Optional[int] = None, l2_reg: float = 0.0,
+                 num_experts: Optional[int] = None) -> None:
         super().__init__()
         if parameterization not in PARAMETERIZATIONS:
             raise ConfigError(f"cross_parameterization must be one of {list(PARAMETERIZATIONS)}, "
@@ -62,10 +74,31 @@ class CrossNetwork(nn.Module):
                                   "cross_parameterization='matrix'.")
             if isinstance(low_rank, bool) or int(low_rank) < 1:
                 raise ConfigError(f"low_rank must be a positive integer or None, got {low_rank!r}.")
+        if num_experts is not None:
+            if isinstance(num_experts, bool) or int(num_experts) < 1:
+                raise ConfigError(f"num_experts must be a positive integer or None, got "
+                                  f"{num_experts!r}.")
+            if low_rank is None:
+                raise ConfigError("num_experts mixes low-rank experts (DCN-Mix); it needs "
+                                  "low_rank=r with cross_parameterization='matrix'.")
         d, n = int(input_dim), int(num_layers)
         self.parameterization, self.low_rank = parameterization, low_rank
+        self.num_experts = None if num_experts is None else int(num_experts)
         self.l2_reg = float(l2_reg)
-        if parameterization == "vector":
+        if self.num_experts is not None:
+            k, r = self.num_experts, int(low_rank)
+            self.kernels = nn.ParameterList(nn.Parameter(torch.empty(k, d, r)) for _ in range(n))
+            self.kernels_v = nn.ParameterList(nn.Parameter(torch.empty(k, d, r))
+                                              for _ in range(n))
+            self.kernels_c = nn.ParameterList(nn.Parameter(torch.empty(k, r, r))
+                                              for _ in range(n))
+            self.gates = nn.ParameterList(nn.Parameter(torch.empty(k, d)) for _ in range(n))
+            for w in list(self.kernels) + list(self.kernels_v) + list(self.kernels_c):
+                for expert in w:  # each expert's (D, r) or (r, r) matrix as a plain weight
+                    nn.init.xavier_normal_(expert)
+            for w in self.gates:
+                nn.init.xavier_normal_(w)
+        elif parameterization == "vector":
             self.kernels = nn.ParameterList(nn.Parameter(torch.empty(d, 1)) for _ in range(n))
         elif low_rank is None:
             self.kernels = nn.ParameterList(nn.Parameter(torch.empty(d, d)) for _ in range(n))
@@ -76,8 +109,9 @@ class CrossNetwork(nn.Module):
             for v in self.kernels_v:
                 nn.init.xavier_normal_(v)
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(d)) for _ in range(n))
-        for k in self.kernels:
-            nn.init.xavier_normal_(k)
+        if self.num_experts is None:
+            for k in self.kernels:
+                nn.init.xavier_normal_(k)
         self.num_layers = n
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
@@ -86,15 +120,28 @@ class CrossNetwork(nn.Module):
             w, b = self.kernels[i], self.biases[i]
             if self.parameterization == "vector":
                 x = x0 * (x @ w) + b + x                         # (B, D) * (B, 1)
+            elif self.num_experts is not None:
+                x = self._mixture(i, x0, x) + x
             elif self.low_rank is None:
                 x = x0 * torch.addmm(b, x, w.t()) + x            # W x_l + b, rows as vectors
             else:
                 x = x0 * torch.addmm(b, x @ self.kernels_v[i], w.t()) + x  # U (Vᵀ x_l) + b
         return x
 
+    def _mixture(self, i: int, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Σ_k G_k(x) E_k(x) of layer i, all experts at once: (B, D)."""
+        v = torch.tanh(torch.einsum("bd,kdr->bkr", x, self.kernels_v[i]))
+        c = torch.tanh(torch.einsum("bkr,kqr->bkq", v, self.kernels_c[i]))
+        experts = x0.unsqueeze(1) * (torch.einsum("bkq,kdq->bkd", c, self.kernels[i])
+                                     + self.biases[i])         # (B, K, D)
+        gate = torch.softmax(x @ self.gates[i].t(), dim=1)      # (B, K)
+        return torch.einsum("bk,bkd->bd", gate, experts)
+
     def l2_penalty(self) -> torch.Tensor:
-        """``l2_reg * Σ ||W||²`` over the cross weights (not the biases)."""
-        weights = list(self.kernels) + list(getattr(self, "kernels_v", []))
+        """``l2_reg * Σ ||W||²`` over the cross weights (U, V and C; not the biases nor the
+        gates)."""
+        weights = (list(self.kernels) + list(getattr(self, "kernels_v", []))
+                   + list(getattr(self, "kernels_c", [])))
         return self.l2_reg * sum((w ** 2).sum() for w in weights)
 
 
@@ -107,7 +154,9 @@ class DCNv2(EmbeddingMLP):
         cross_num: number of cross layers (0: the deep part alone).
         cross_parameterization: ``'matrix'`` (DCN-V2) or ``'vector'`` (DCN).
         low_rank: rank of the factored cross weights (None: full rank; DCN-V2's low-rank
-            variant; DeepCTR's DCNMix also mixes experts, which is not implemented).
+            variant).
+        num_experts: with ``low_rank``: each cross layer mixes this many low-rank experts
+            (DCN-Mix, DeepCTR's ``DCNMix``); None (default): no mixture.
         model_structure: ``'parallel'`` or ``'stacked'`` (cross network, then the MLP).
         dnn_hidden_units: the MLP (``()``: the cross network alone).
         l2_reg_cross: L2 strength on the cross weights.
@@ -119,6 +168,7 @@ class DCNv2(EmbeddingMLP):
 
     Example:
         >>> model = ctrkit.build("dcnv2", features, low_rank=8)   # doctest: +SKIP
+        >>> mix = ctrkit.build("dcnv2", features, low_rank=8, num_experts=4)  # doctest: +SKIP
     """
 
     default_parameterization = "matrix"
@@ -132,7 +182,8 @@ class DCNv2(EmbeddingMLP):
                  l2_reg_embedding: float = 1e-5, init_std: Optional[float] = None,
                  seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, share_history_embeddings: bool = True,
-                 embedding_regularizer: Any = "l2", init: Any = "ctrkit") -> None:
+                 embedding_regularizer: Any = "l2", init: Any = "ctrkit",
+                 num_experts: Optional[int] = None) -> None:
         if model_structure not in STRUCTURES:
             raise ConfigError(f"model_structure must be one of {list(STRUCTURES)}, got "
                               f"{model_structure!r}.")
@@ -146,7 +197,8 @@ class DCNv2(EmbeddingMLP):
                          gpus, share_history_embeddings, embedding_regularizer, init)
         d = self.field_dim + self.dense_dim
         self.cross = CrossNetwork(d, cross_num, cross_parameterization
-                                  or self.default_parameterization, low_rank, l2_reg_cross)
+                                  or self.default_parameterization, low_rank, l2_reg_cross,
+                                  num_experts)
         self.model_structure = model_structure
         self.use_dnn = bool(units)
         if self.use_dnn:
