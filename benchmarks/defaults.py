@@ -85,6 +85,7 @@ CONFIGS = {
     "lr=2e-3": ({}, 2e-3),
     "init_std=0.02": ({"init_std": 0.02}, None),
     "dropout=0.1": ({"dnn_dropout": 0.1}, None),
+    "dropout=0.2": ({"dnn_dropout": 0.2}, None),
     "dropout=0.3": ({"dnn_dropout": 0.3}, None),
     "dnn-bn": ({"dnn_use_bn": True}, None),
     "dnn=200-80": ({"dnn_hidden_units": (200, 80)}, None),

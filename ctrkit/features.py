@@ -75,7 +75,11 @@ class SparseFeat:
         embedding_dim: embedding width, or ``"auto"`` for ``6 * int(vocabulary_size ** 0.25)``.
         use_hash: hash raw values (ints or strings) into ``vocabulary_size`` buckets.
         dtype: declared id dtype (kept for DeepCTR compatibility; ids are int64 internally).
-        embedding_name: the embedding table; features naming the same table share it.
+        embedding_name: the embedding table; features naming the same table share it. Left out,
+            it is the feature's name, as a ``str`` subclass that marks it as not given (so a
+            copy made with ``dataclasses.replace(f, name=...)`` follows the new name); use
+            ``str(f.embedding_name)`` where an exact ``str`` is needed (e.g. data for
+            ``torch.load(weights_only=True)``).
         group_name: feature group (used by models that interact groups).
 
     Example:
