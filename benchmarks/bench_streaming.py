@@ -116,7 +116,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def worker(mode: str, rows: int, data_dir: str, threads: int, shuffle: bool = True) -> dict:
+def store_mb(metrics, rows: int) -> float:
+    """Size of the per-row prediction store of a streamed pass (float32 logit and label):
+    none when every metric has a bounded-memory accumulator (``approx_auc``)."""
+    return 0.0 if all(m == "approx_auc" for m in metrics) else rows * 8 / 2 ** 20
+
+
+def worker(mode: str, rows: int, data_dir: str, threads: int, shuffle: bool = True,
+           metrics=("logloss", "auc")) -> dict:
     import torch
     torch.set_num_threads(threads)
     import ctrkit
@@ -131,7 +138,7 @@ def worker(mode: str, rows: int, data_dir: str, threads: int, shuffle: bool = Tr
         def on_train_batch_end(self, batch, logs=None):
             StepsPeak.peak = peak_rss_mb()
     model = ctrkit.build("din", features(ctrkit, T), seed=0)
-    model.compile("adam", "binary_crossentropy", metrics=["logloss", "auc"])
+    model.compile("adam", "binary_crossentropy", metrics=list(metrics))
     base = peak_rss_mb()
     if mode == "memory":
         x, y = in_memory(rows)
@@ -150,7 +157,8 @@ def worker(mode: str, rows: int, data_dir: str, threads: int, shuffle: bool = Tr
     res = {"mode": mode, "rows": rows, "train_rows_s": rows / train_s,
            "rows_per_cpu_s": rows / cpu,
            "peak_rss_mb": peak_rss_mb(), "start_rss_mb": base, "steps_rss_mb": StepsPeak.peak,
-           "store_mb": rows * 8 / 2 ** 20, "auc": h.history["auc"][0],
+           "store_mb": store_mb(metrics, rows),
+           "auc": h.history[[m for m in metrics if m.endswith("auc")][0]][0],
            "loss": h.history["loss"][0]}
     return res
 
@@ -176,11 +184,12 @@ def equality(data_dir: str, threads: int, rows: int = 20_000) -> bool:
     return all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
-def run_worker(mode: str, rows: int, data_dir: str, threads: int, passive: bool = True) -> dict:
+def run_worker(mode: str, rows: int, data_dir: str, threads: int, passive: bool = True,
+               metrics=("logloss", "auc")) -> dict:
     """One measurement in a fresh process. The parent stays small: on Linux a child's peak
     RSS (ru_maxrss) starts from its parent's at fork, so the parent never holds data."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--sizes", str(rows),
-           "--data-dir", data_dir, "--threads", str(threads)]
+           "--data-dir", data_dir, "--threads", str(threads), "--metrics", *metrics]
     env = dict(os.environ)
     if passive:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -208,6 +217,10 @@ def main() -> None:
                         "threads made runs 5-10x slower by amounts that follow the others' load)")
     p.add_argument("--worker", choices=["memory", "parquet", "write", "equal"])
     p.add_argument("--no-equality", action="store_true")
+    p.add_argument("--metrics", nargs="+", default=["logloss", "auc"],
+                   help="compile(metrics=...) of the timed runs; one of them must be an AUC "
+                        "('auc' or 'approx_auc'). '--metrics approx_auc' keeps no per-row "
+                        "store (bounded memory)")
     args = p.parse_args()
     if args.worker == "write":
         write_files(args.sizes[0], args.data_dir)
@@ -217,7 +230,8 @@ def main() -> None:
               f"identical weights: {equality(args.data_dir, args.threads, args.sizes[0])}")
         return
     if args.worker:
-        print(json.dumps(worker(args.worker, args.sizes[0], args.data_dir, args.threads)))
+        print(json.dumps(worker(args.worker, args.sizes[0], args.data_dir, args.threads,
+                                metrics=args.metrics)))
         return
     passive = not args.spinning_omp
     for rows in args.sizes:
@@ -227,7 +241,7 @@ def main() -> None:
         modes = (["memory"] if rows <= args.memory_max_rows else []) + ["parquet"]
         for r in range(args.runs):
             for mode in modes:  # alternate the two paths run by run
-                res = run_worker(mode, rows, args.data_dir, args.threads, passive)
+                res = run_worker(mode, rows, args.data_dir, args.threads, passive, args.metrics)
                 results.setdefault((rows, mode), []).append(res)
                 print(f"rows {rows:>9d} run {r + 1} {mode:8s} {res['train_rows_s']:8.0f} rows/s  "
                       f"{res['rows_per_cpu_s']:8.0f} rows/CPU-s  peak RSS {res['peak_rss_mb']:7.0f} MB  auc {res['auc']:.4f}", flush=True)
@@ -236,7 +250,7 @@ def main() -> None:
                 "auc")} for k, v in results.items()}
     print(f"\nmedians of {args.runs} run(s), {os.cpu_count()} cores, torch threads "
           f"{args.threads}, batch {BATCH}, T={T}, one epoch, Parquet row groups {ROW_GROUP}, "
-          f"OMP_WAIT_POLICY={'PASSIVE' if passive else 'default'}")
+          f"OMP_WAIT_POLICY={'PASSIVE' if passive else 'default'}, metrics {args.metrics}")
     print(f"{'rows':>9s} {'memory rows/s':>13s} {'parquet rows/s':>14s} {'ratio':>6s} "
           f"{'memory rows/CPU-s':>17s} {'parquet rows/CPU-s':>18s} {'ratio':>6s} "
           f"{'memory RSS MB':>13s} {'parquet RSS MB':>14s} {'store MB':>8s} "

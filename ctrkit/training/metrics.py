@@ -12,7 +12,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..registry import METRICS
 
 EPS = 1e-15  # probabilities are float64 (computed from logits), as sklearn's log_loss clips
@@ -54,32 +54,72 @@ class Metric:
 
 
 def _auc(y, p, sample_weight=None, groups=None):
-    if len(np.unique(y)) < 2:
+    # Exact and tie-aware (sklearn's roc_auc_score, weighted or not), in little memory: the
+    # epoch-end AUC over a streamed pass of 10^7 rows must not need several times the
+    # per-row store (see ctrkit/training/exact_auc.py).
+    from .exact_auc import exact_auc
+    p = np.asarray(p).reshape(-1)
+    finite = np.isfinite(p)
+    if not finite.all():
+        r = int(np.argmin(finite))
+        raise InputError(f"AUC: y_pred has the non-finite score {p[r]} at row {r}.")
+    del finite
+    value, P, N = exact_auc(y, p, sample_weight)
+    if not (P > 0 and N > 0):
         warnings.warn("AUC is undefined when all labels are one class; logging NaN.",
                       RuntimeWarning, stacklevel=3)
         return float("nan")
-    # The exact tie-aware AUC is GAUC with a single group (same value as sklearn's
-    # roc_auc_score, weighted or not) -- and needs no scikit-learn import inside fit.
-    from .gauc import gauc
-    return gauc(y, p, np.zeros(len(y), dtype=np.int64), sample_weight=sample_weight)
+    return value
+
+
+#: rows per piece of the chunked averages below (no full-size float64 temporaries)
+_CHUNK = 1 << 20
+
+
+def _average(loss, y, p, sample_weight=None) -> float:
+    """``np.average(loss(y, p), weights=sample_weight)`` computed :data:`_CHUNK` rows at a
+    time: the same value (up to the order of the float64 sums) without the full-size
+    temporaries (an epoch-end metric over 10^7 rows would otherwise need several 80 MB
+    arrays)."""
+    y = np.asarray(y).reshape(-1)
+    p = np.asarray(p).reshape(-1)
+    w = None if sample_weight is None else np.asarray(sample_weight).reshape(-1)
+    total, wsum = 0.0, 0.0
+    for a in range(0, len(p), _CHUNK):
+        part = loss(y[a:a + _CHUNK].astype(np.float64), p[a:a + _CHUNK].astype(np.float64))
+        if w is None:
+            total += float(part.sum())
+        else:
+            wp = w[a:a + _CHUNK].astype(np.float64)
+            total += float(np.dot(part, wp))
+            wsum += float(wp.sum())
+    if w is None:
+        return total / len(p) if len(p) else float("nan")
+    if wsum == 0:
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+    return total / wsum
+
+
+def _logloss_rows(y, p):
+    p = np.clip(p, EPS, 1 - EPS)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def _logloss(y, p, sample_weight=None, groups=None):
-    p = np.clip(p, EPS, 1 - EPS)
-    losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
-    return float(np.average(losses, weights=sample_weight))
+    return _average(_logloss_rows, y, p, sample_weight)
 
 
 def _mse(y, p, sample_weight=None, groups=None):
-    return float(np.average((y - p) ** 2, weights=sample_weight))
+    return _average(lambda y, p: (y - p) ** 2, y, p, sample_weight)
 
 
 def _mae(y, p, sample_weight=None, groups=None):
-    return float(np.average(np.abs(y - p), weights=sample_weight))
+    return _average(lambda y, p: np.abs(y - p), y, p, sample_weight)
 
 
 def _accuracy(y, p, sample_weight=None, groups=None):
-    return float(np.average((p >= 0.5) == (y >= 0.5), weights=sample_weight))
+    return _average(lambda y, p: ((p >= 0.5) == (y >= 0.5)).astype(np.float64), y, p,
+                    sample_weight)
 
 
 def _hinge(y, p, sample_weight=None, groups=None):

@@ -214,8 +214,14 @@ class Trainer:
         if isinstance(cols, StreamingMetrics):
             return cols.logs(prefix)
         w = cols.get("w")
+        # float64 predictions, computed piece by piece: no second full-size float64 temporary
+        # next to them (10^7 rows: 80 MB each), as the exact metrics are lean too.
+        logits = cols["logits"]
+        pred = np.empty(len(logits), dtype=np.float64)
+        for a in range(0, len(logits), 1 << 20):
+            pred[a:a + (1 << 20)] = self.model.head.output(logits[a:a + (1 << 20)].double()).numpy()
         return self.compute_metrics(
-            cols["y"].numpy(), self.model.head.output(cols["logits"].double()).numpy(),
+            cols["y"].numpy(), pred,
             None if w is None else w.numpy(),
             {g: cols[f"group:{g}"].numpy() for g in self.group_keys()}, prefix)
 
