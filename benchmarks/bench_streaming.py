@@ -163,6 +163,46 @@ def worker(mode: str, rows: int, data_dir: str, threads: int, shuffle: bool = Tr
     return res
 
 
+def epoch_end(mode: str, rows: int) -> dict:
+    """Peak RSS of the epoch-end metrics alone over a per-row store of ``rows`` rows (float32
+    logits of a calibrated model and their labels, as ``fit`` keeps them): ``exact`` is what
+    ``fit`` runs (``Trainer.store_metrics``: logloss and the lean exact AUC), ``general`` the
+    tie-aware GAUC sort with one group that the AUC used before, ``approx`` the histogram of
+    ``approx_auc`` filled batch by batch (no store is needed then)."""
+    import torch
+    import ctrkit
+    from ctrkit.metrics import AUCHistogram, gauc
+    rng = np.random.default_rng(0)
+    logits = torch.from_numpy(rng.normal(-1, 1.5, rows).astype(np.float32))
+    y = torch.empty(rows)
+    for a in range(0, rows, 1 << 20):  # in pieces: no generation temporaries in the peak
+        z = logits[a:a + (1 << 20)].double()
+        y[a:a + (1 << 20)] = (torch.from_numpy(rng.random(len(z))) < torch.sigmoid(z)).float()
+    model = ctrkit.build("din", features(ctrkit, T), seed=0)
+    model.compile("adam", "binary_crossentropy", metrics=["logloss", "auc"])
+    start = rss_now_mb()
+    before = peak_rss_mb()
+    t0 = time.perf_counter()
+    if mode == "exact":
+        logs = model.trainer.store_metrics({"logits": logits, "y": y})
+    elif mode == "general":
+        p = torch.sigmoid(logits.double()).numpy()
+        logs = {"auc": gauc(y.numpy(), p, np.zeros(rows, dtype=np.int64))}
+    else:
+        h = AUCHistogram()
+        for a in range(0, rows, BATCH):
+            h.update(y[a:a + BATCH].numpy(), torch.sigmoid(logits[a:a + BATCH].double()).numpy())
+        auc, bound = h.result()
+        logs = {"auc": auc, "bound": bound}
+    return {"mode": mode, "rows": rows, "rss_before_mb": start, "peak_before_mb": before,
+            "peak_mb": peak_rss_mb(), "seconds": time.perf_counter() - t0, **logs}
+
+
+def rss_now_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
 def equality(data_dir: str, threads: int, rows: int = 20_000) -> bool:
     """Train ``rows`` rows in memory and from the files with shuffling off: same weights?"""
     import torch
@@ -215,7 +255,12 @@ def main() -> None:
                    help="leave OpenMP's wait policy alone (default: OMP_WAIT_POLICY=PASSIVE "
                         "for every run; on a shared, oversubscribed machine spinning OpenMP "
                         "threads made runs 5-10x slower by amounts that follow the others' load)")
-    p.add_argument("--worker", choices=["memory", "parquet", "write", "equal"])
+    p.add_argument("--worker", choices=["memory", "parquet", "write", "equal", "exact",
+                                        "general", "approx"])
+    p.add_argument("--epoch-end", type=int, metavar="ROWS",
+                   help="only measure the epoch-end metrics over a store of ROWS rows: peak RSS "
+                        "of fit's exact ones, of the general sort the AUC used before, and of "
+                        "approx_auc (each in a fresh process), then exit")
     p.add_argument("--no-equality", action="store_true")
     p.add_argument("--metrics", nargs="+", default=["logloss", "auc"],
                    help="compile(metrics=...) of the timed runs; one of them must be an AUC "
@@ -228,6 +273,20 @@ def main() -> None:
     if args.worker == "equal":
         print(f"  trained from Parquet == in memory, shuffling off ({args.sizes[0]} rows): "
               f"identical weights: {equality(args.data_dir, args.threads, args.sizes[0])}")
+        return
+    if args.worker in ("exact", "general", "approx"):
+        print(json.dumps(epoch_end(args.worker, args.sizes[0])))
+        return
+    if args.epoch_end:
+        rows = args.epoch_end
+        print(f"epoch-end metrics over {rows} rows (a float32 logit and label per row: "
+              f"{rows * 8 / 2 ** 20:.0f} MB store)")
+        for mode in ("exact", "general", "approx"):
+            r = run_worker(mode, rows, args.data_dir, args.threads, not args.spinning_omp)
+            extra = r["peak_mb"] - max(r["rss_before_mb"], r["peak_before_mb"])
+            vals = "  ".join(f"{k} {r[k]!r}" for k in ("auc", "logloss", "bound") if k in r)
+            print(f"  {mode:8s} peak RSS {r['peak_mb']:6.0f} MB, {extra:+6.0f} MB over the "
+                  f"peak before the metrics  {vals}", flush=True)
         return
     if args.worker:
         print(json.dumps(worker(args.worker, args.sizes[0], args.data_dir, args.threads,

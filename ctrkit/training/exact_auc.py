@@ -59,6 +59,8 @@ def exact_auc(y_true: np.ndarray, y_score: np.ndarray,
     Args:
         y_true: labels, shape (n,), each 0 or 1.
         y_score: finite scores, shape (n,); only their order matters (equal scores tie).
+            With ``sample_weight`` they are compared as float64 (exact for ctrkit's float64
+            probabilities and any float32 or smaller float).
         sample_weight: optional finite non-negative weights, shape (n,).
 
     Raises:

@@ -171,3 +171,58 @@ def test_the_reader_thread_reads_ahead_and_stops(data):
     assert first.size == 50 and first.x["user"].dtype == torch.int64
     adapter.close()  # mid-pass: the thread ends, nothing hangs
     assert sum(b.size for b in adapter.batches(0)) == len(y)
+
+
+class _FakeTTY:
+    """A stream that says it is a terminal, so verbose=1 draws the progress bar."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+    def getvalue(self):
+        return "".join(self.parts)
+
+
+def test_the_progress_bar_counts_steps_of_an_iterable_of_unknown_length(data, monkeypatch):
+    # a generator without steps_per_epoch has no length: the bar shows a count with no made-up
+    # total ("n/Unknown", as Keras), no ETA; the last draw of the epoch shows the steps it had
+    import sys
+    x, y, features = data
+    tty = _FakeTTY()
+    monkeypatch.setattr(sys, "stdout", tty)
+    model = _model(features)
+    h = model.fit((b for b in batches(x, y, 50)), epochs=1, verbose=1)
+    monkeypatch.undo()
+    out = tty.getvalue()
+    assert h.params["steps"] is None
+    assert out.splitlines()[0] == ("Train on an unknown number of samples, validate on 0 "
+                                   "samples, an unknown number of steps per epoch")
+    drawn = [part.split(" ")[0] for part in out.split("\r")[1:]]
+    assert drawn[0] == "1/Unknown"                     # the first step always draws
+    assert all(d.endswith("/Unknown") for d in drawn[:-1]) and "ETA" not in out
+    assert drawn[-1] == "8/8" and "\r8/8 [==============================]" in out
+    assert "/1 " not in out and "/None" not in out
+
+
+def test_the_progress_bar_of_unknown_length_redraws_at_most_once_per_interval():
+    from ctrkit.callbacks import ProgbarLogger
+    bar = ProgbarLogger(verbose=1, stream=_FakeTTY(), interval=3600)
+    bar.set_params({"epochs": 1, "steps": None})
+    bar.on_epoch_begin(0, {})
+    for step in range(100):                            # no last step known: only the first draws
+        bar.on_train_batch_end(step, {"loss": 0.5})
+    assert bar.stream.getvalue().count("\r") == 1
+    assert bar.stream.getvalue().startswith("Epoch 1/1\n\r1/Unknown ")
+    assert bar.stream.getvalue().rstrip().endswith("steps/s - loss: 0.5000")
+    bar.on_epoch_end(0, {"loss": 0.25})
+    assert "\r100/100 [==============================] " in bar.stream.getvalue()
+    assert bar.stream.getvalue().endswith("- loss: 0.2500\n")

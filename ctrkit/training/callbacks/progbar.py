@@ -69,8 +69,13 @@ class ProgbarLogger(Callback):
     def on_train_begin(self, logs=None) -> None:
         if self.verbose == 1:
             p = self.params
-            self._write(f"Train on {p.get('samples')} samples, validate on "
-                        f"{p.get('val_samples') or 0} samples, {p.get('steps')} steps per "
+            samples = p.get("samples")
+            steps = p.get("steps")
+            # an iterable of batches without a length has no row or step count (as Keras's
+            # "Unknown"); never print a made-up one
+            self._write(f"Train on {'an unknown number of' if samples is None else samples} "
+                        f"samples, validate on {p.get('val_samples') or 0} samples, "
+                        f"{'an unknown number of' if steps is None else steps} steps per "
                         f"epoch\n")
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
@@ -95,25 +100,30 @@ class ProgbarLogger(Callback):
     def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         if not self._tty:
             return
-        steps = self.params.get("steps") or 1
+        steps = self.params.get("steps")  # None: an iterable of unknown length
         self._done = done = batch + 1
         now = time.perf_counter()
-        if done < steps and now - self._last_draw < self.interval:
+        if (steps is None or done < steps) and now - self._last_draw < self.interval:
             return
         self._last_draw = now
         elapsed = now - self._t0
         rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (steps - done) / rate if rate > 0 else 0.0
         loss = (logs or {}).get("loss")
+        tail = f" - loss: {loss:.4f}" if loss is not None else ""
+        if steps is None:  # a count, no bar and no ETA (Keras prints "n/Unknown")
+            self._draw(f"{done}/Unknown {elapsed:.0f}s {rate:.1f} steps/s{tail}")
+            return
+        eta = (steps - done) / rate if rate > 0 else 0.0
         self._draw(f"{done}/{steps} [{self._bar(done, steps)}] {rate:.1f} steps/s - "
-                   f"ETA {eta:.0f}s" + (f" - loss: {loss:.4f}" if loss is not None else ""))
+                   f"ETA {eta:.0f}s" + tail)
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         if not self.verbose:
             return
         elapsed = time.perf_counter() - self._t0
         if self._tty:
-            steps = self.params.get("steps") or 1
+            # the epoch's length is known once it is over (an iterable of unknown length)
+            steps = self.params.get("steps") or self._done
             rate = self._done / elapsed if elapsed > 0 else 0.0
             self._draw(f"{self._done}/{steps} [{self._bar(self._done, steps)}] "
                        f"{elapsed:.1f}s {rate:.1f} steps/s - {format_logs(logs or {})}")
