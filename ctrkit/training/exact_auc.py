@@ -86,7 +86,7 @@ def exact_auc(y_true: np.ndarray, y_score: np.ndarray,
     # Sort the smaller class (``small``); search it with the other one (``large``), counting
     # for each row of ``large`` the part of ``small`` strictly below it and tied with it.
     small_is_pos = n_pos <= n_neg
-    small = is_pos if small_is_pos else ~is_pos
+    small = is_pos if small_is_pos else np.logical_not(is_pos, out=is_pos)  # no second mask
     n_small = n_pos if small_is_pos else n_neg
     if w is None:
         if n_pos == 0 or n_neg == 0:
