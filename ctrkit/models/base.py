@@ -23,6 +23,7 @@ from ..layers.init import _CURRENT as _INIT_SCOPE, Initializer, create_initializ
 from ..layers.head import PredictionHead, check_task
 from ..layers.pooling import masked_pool, sequence_mask
 from ..training.callbacks import CallbackList, History, check_callbacks
+from ..training import modes
 from ..training.regularizers import create_regularizer
 from ..training.data_adapters import get_data_adapter, is_batch_source
 from ..training.trainer import Trainer, check_verbose, predict_logits, require_trainer
@@ -269,17 +270,14 @@ class BaseModel(nn.Module):
         from ..layers.frozen import frozen_weights
         with self._encoding(encoded):  # a batch source is encoded as it is read
             data = self.input_source(x, encoded=encoded)
-            was = self.training
-            self.eval()
             out = []
             try:
-                with torch.inference_mode(), frozen_weights():
+                with modes.inference(self, "explain"), torch.inference_mode(), frozen_weights():
                     for b in data.batches(int(batch_size)):
                         batch = b.x if self.device.type == "cpu" else {
                             k: v.to(self.device) for k, v in b.x.items()}
                         out.append(self.attention_weights(batch).float().cpu())
             finally:
-                self.train(was)
                 data.close()
             return torch.cat(out).numpy()
 

@@ -16,7 +16,7 @@ import torch
 from ..errors import ConfigError, InputError, NotCompiledError
 from ..inputs import Columns
 from ..layers.frozen import frozen_weights
-from . import allocator, distributed
+from . import allocator, distributed, modes
 from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
 from .callbacks.backup_and_restore import resume_from_backup
 from .losses import Loss, get_loss
@@ -245,7 +245,17 @@ class Trainer:
             InputError: bad data or validation_data (nothing is trained then).
             CallbackError: a non-Callback in ``callbacks``, or a callback's monitor key that
                 is not logged (at the end of the first epoch).
+            ConfigError: another thread is running fit, predict, evaluate or explain on this
+                model (see :mod:`ctrkit.training.modes`).
         """
+        with modes.training(self.model):
+            return self._fit(x, y, batch_size, epochs, verbose, initial_epoch, validation_split,
+                             validation_data, shuffle, callbacks, sample_weight,
+                             steps_per_epoch, validation_steps, validation_freq)
+
+    def _fit(self, x, y, batch_size, epochs, verbose, initial_epoch, validation_split,
+             validation_data, shuffle, callbacks, sample_weight, steps_per_epoch,
+             validation_steps, validation_freq) -> History:
         model = self.model
         batch_given = batch_size
         batch_size = _positive_int("batch_size", 256 if batch_size is None else batch_size)
@@ -454,15 +464,14 @@ def predict_columns(model, data, batch_size: int, cbs: Optional[CallbackList] = 
 
 def _predict_columns(model, data: DataAdapter, batch_size: int, cbs: Optional[CallbackList],
                      test: bool, store=None) -> Dict[str, torch.Tensor]:
-    was_training = model.training
-    model.eval()
     allocator.tune()  # batches reuse freed memory instead of faulting fresh pages in
     out = store(data, data.num_rows) if store is not None else PredictionStore(
         data.num_rows, labels=False)
     begin, end = ("on_test_batch_begin", "on_test_batch_end") if test else (
         "on_predict_batch_begin", "on_predict_batch_end")
     device = model.device
-    try:
+    # eval mode shared with concurrent passes in other threads (restored by the last to leave)
+    with modes.inference(model, "evaluate" if test else "predict"):
         hooks = cbs is not None and bool(cbs.callbacks)
         with torch.inference_mode(), frozen_weights() as frozen:
             for step, batch in enumerate(data.batches(batch_size)):
@@ -474,8 +483,6 @@ def _predict_columns(model, data: DataAdapter, batch_size: int, cbs: Optional[Ca
                 out.add(check_logits(model, model(x), size), batch)
                 if hooks:
                     getattr(cbs, end)(step, {"size": size})
-    finally:
-        model.train(was_training)
     return out.result()
 
 
