@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
@@ -100,26 +101,74 @@ def _average(loss, y, p, sample_weight=None) -> float:
     return total / wsum
 
 
+class MeanAccumulator:
+    """The bounded-memory form of a (weighted) mean of per-row values, e.g. logloss: sums
+    updated batch by batch (the same value as the epoch-end metric up to the order of the
+    float64 sums), so a streamed pass whose metrics all have accumulators keeps no per-row
+    predictions (see :class:`Metric`).
+
+    Example:
+        >>> import numpy as np
+        >>> acc = MeanAccumulator(lambda y, p: (y - p) ** 2)
+        >>> acc.update(np.array([1.0, 0.0]), np.array([0.5, 0.5]))
+        >>> acc.update(np.array([1.0]), np.array([1.0]), np.array([2.0]))
+        >>> acc.result()                                   # (0.25 + 0.25 + 2 * 0) / 4
+        (0.125, 0.0)
+    """
+
+    def __init__(self, rows: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        self.rows = rows
+        self.total, self.weight = 0.0, 0.0
+
+    def update(self, y: np.ndarray, p: np.ndarray, w: Optional[np.ndarray] = None) -> None:
+        part = self.rows(np.asarray(y, dtype=np.float64).reshape(-1),
+                         np.asarray(p, dtype=np.float64).reshape(-1))
+        if w is None:
+            self.total += float(part.sum())
+            self.weight += float(len(part))
+        else:
+            w = np.asarray(w, dtype=np.float64).reshape(-1)
+            self.total += float(np.dot(part, w))
+            self.weight += float(w.sum())
+
+    def state(self):
+        import torch
+        return torch.tensor([self.total, self.weight], dtype=torch.float64)
+
+    def load_state(self, state) -> None:
+        self.total, self.weight = float(state[0]), float(state[1])
+
+    def result(self):
+        """``(mean, 0.0)``: exact up to float64 rounding; NaN when the weights sum to 0."""
+        return (self.total / self.weight if self.weight else float("nan")), 0.0
+
+
 def _logloss_rows(y, p):
     p = np.clip(p, EPS, 1 - EPS)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
-def _logloss(y, p, sample_weight=None, groups=None):
-    return _average(_logloss_rows, y, p, sample_weight)
+def _squared_rows(y, p):
+    return (y - p) ** 2
 
 
-def _mse(y, p, sample_weight=None, groups=None):
-    return _average(lambda y, p: (y - p) ** 2, y, p, sample_weight)
+def _absolute_rows(y, p):
+    return np.abs(y - p)
 
 
-def _mae(y, p, sample_weight=None, groups=None):
-    return _average(lambda y, p: np.abs(y - p), y, p, sample_weight)
+def _hit_rows(y, p):
+    return ((p >= 0.5) == (y >= 0.5)).astype(np.float64)
 
 
-def _accuracy(y, p, sample_weight=None, groups=None):
-    return _average(lambda y, p: ((p >= 0.5) == (y >= 0.5)).astype(np.float64), y, p,
-                    sample_weight)
+def _mean_of(rows, y, p, sample_weight=None, groups=None):
+    return _average(rows, y, p, sample_weight)
+
+
+# module-level partials: a whole fitted model (its metrics included) still pickles
+_logloss, _logloss_acc = partial(_mean_of, _logloss_rows), partial(MeanAccumulator, _logloss_rows)
+_mse, _mse_acc = partial(_mean_of, _squared_rows), partial(MeanAccumulator, _squared_rows)
+_mae, _mae_acc = partial(_mean_of, _absolute_rows), partial(MeanAccumulator, _absolute_rows)
+_accuracy, _accuracy_acc = partial(_mean_of, _hit_rows), partial(MeanAccumulator, _hit_rows)
 
 
 def _hinge(y, p, sample_weight=None, groups=None):
@@ -131,11 +180,11 @@ def _hinge(y, p, sample_weight=None, groups=None):
 
 
 for _m in (Metric("auc", _auc, "max"),
-           Metric("binary_crossentropy", _logloss, "min"),
-           Metric("logloss", _logloss, "min"),
-           Metric("mse", _mse, "min"),
-           Metric("mae", _mae, "min"),
-           Metric("accuracy", _accuracy, "max"),
+           Metric("binary_crossentropy", _logloss, "min", accumulator=_logloss_acc),
+           Metric("logloss", _logloss, "min", accumulator=_logloss_acc),
+           Metric("mse", _mse, "min", accumulator=_mse_acc),
+           Metric("mae", _mae, "min", accumulator=_mae_acc),
+           Metric("accuracy", _accuracy, "max", accumulator=_accuracy_acc),
            Metric("hinge", _hinge, "min")):
     METRICS.register(_m.name, _m)
 
@@ -228,4 +277,4 @@ def metric_direction(key: str) -> Optional[str]:
     return None
 
 
-__all__ = ["Metric", "get_metric", "get_metrics", "metric_direction"]
+__all__ = ["Metric", "MeanAccumulator", "get_metric", "get_metrics", "metric_direction"]

@@ -226,3 +226,45 @@ def test_the_progress_bar_of_unknown_length_redraws_at_most_once_per_interval():
     bar.on_epoch_end(0, {"loss": 0.25})
     assert "\r100/100 [==============================] " in bar.stream.getvalue()
     assert bar.stream.getvalue().endswith("- loss: 0.2500\n")
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mean_metrics_stream_without_a_per_row_store_and_equal_the_exact_ones(data, weighted):
+    # logloss/binary_crossentropy/mse/mae/accuracy have bounded-memory accumulators: with
+    # approx_auc, a streamed pass keeps no per-row predictions, and the means equal the
+    # epoch-end metrics over the same rows (up to the order of the float64 sums).
+    from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error
+
+    from ctrkit.training.prediction_store import PredictionStore, StreamingMetrics
+    from ctrkit.training.trainer import Trainer
+    x, y, features = data
+    # float32 weights: ctrkit keeps weights as float32, so sklearn gets the same numbers
+    w = np.random.default_rng(2).uniform(0.5, 2, len(y)).astype(np.float32) if weighted else None
+    names = ["logloss", "binary_crossentropy", "mse", "mae", "accuracy", "approx_auc"]
+    model = small_din(features)
+    model.compile("adam", metrics=names, lr=0.01)
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    made = []
+    original = Trainer.new_store
+
+    def spy(self, source, capacity):
+        store = original(self, source, capacity)
+        made.append(type(store))
+        return store
+    Trainer.new_store = spy
+    try:
+        streamed = model.evaluate(batches(x, y, 64, w))
+        in_memory = model.evaluate(x, y, sample_weight=w, batch_size=64)
+    finally:
+        Trainer.new_store = original
+    assert made == [StreamingMetrics, PredictionStore]
+    p = model.predict(x, batch_size=64).ravel()
+    expected = {"logloss": log_loss(y, p, sample_weight=w),
+                "mse": mean_squared_error(y, p, sample_weight=w),
+                "mae": mean_absolute_error(y, p, sample_weight=w),
+                "accuracy": accuracy_score(y, p >= 0.5, sample_weight=w)}
+    expected["binary_crossentropy"] = expected["logloss"]
+    for k, v in expected.items():
+        assert streamed[k] == pytest.approx(v, rel=1e-12, abs=1e-15), k
+        assert in_memory[k] == pytest.approx(v, rel=1e-12, abs=1e-15), k
+    assert streamed["approx_auc"] == pytest.approx(in_memory["approx_auc"], abs=1e-12)
