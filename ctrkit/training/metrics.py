@@ -73,34 +73,6 @@ def _auc(y, p, sample_weight=None, groups=None):
     return value
 
 
-#: rows per piece of the chunked averages below (no full-size float64 temporaries)
-_CHUNK = 1 << 20
-
-
-def _average(loss, y, p, sample_weight=None) -> float:
-    """``np.average(loss(y, p), weights=sample_weight)`` computed :data:`_CHUNK` rows at a
-    time: the same value (up to the order of the float64 sums) without the full-size
-    temporaries (an epoch-end metric over 10^7 rows would otherwise need several 80 MB
-    arrays)."""
-    y = np.asarray(y).reshape(-1)
-    p = np.asarray(p).reshape(-1)
-    w = None if sample_weight is None else np.asarray(sample_weight).reshape(-1)
-    total, wsum = 0.0, 0.0
-    for a in range(0, len(p), _CHUNK):
-        part = loss(y[a:a + _CHUNK].astype(np.float64), p[a:a + _CHUNK].astype(np.float64))
-        if w is None:
-            total += float(part.sum())
-        else:
-            wp = w[a:a + _CHUNK].astype(np.float64)
-            total += float(np.dot(part, wp))
-            wsum += float(wp.sum())
-    if w is None:
-        return total / len(p) if len(p) else float("nan")
-    if wsum == 0:
-        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
-    return total / wsum
-
-
 class MeanAccumulator:
     """The bounded-memory form of a (weighted) mean of per-row values, e.g. logloss: sums
     updated batch by batch (the same value as the epoch-end metric up to the order of the
@@ -141,6 +113,26 @@ class MeanAccumulator:
     def result(self):
         """``(mean, 0.0)``: exact up to float64 rounding; NaN when the weights sum to 0."""
         return (self.total / self.weight if self.weight else float("nan")), 0.0
+
+
+#: rows per piece of the chunked averages below (no full-size float64 temporaries)
+_CHUNK = 1 << 20
+
+
+def _average(loss, y, p, sample_weight=None) -> float:
+    """``np.average(loss(y, p), weights=sample_weight)`` computed :data:`_CHUNK` rows at a
+    time by a :class:`MeanAccumulator`: the same value (up to the order of the float64 sums)
+    without the full-size temporaries (an epoch-end metric over 10^7 rows would otherwise
+    need several 80 MB arrays)."""
+    y = np.asarray(y).reshape(-1)
+    p = np.asarray(p).reshape(-1)
+    w = None if sample_weight is None else np.asarray(sample_weight).reshape(-1)
+    acc = MeanAccumulator(loss)
+    for a in range(0, len(p), _CHUNK):
+        acc.update(y[a:a + _CHUNK], p[a:a + _CHUNK], None if w is None else w[a:a + _CHUNK])
+    if w is not None and acc.weight == 0:
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+    return acc.result()[0]
 
 
 def _logloss_rows(y, p):
