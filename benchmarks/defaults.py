@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ctrkit  # noqa: E402
 from ctrkit.layers.init import CtrkitInit  # noqa: E402
+from ctrkit.training.optimizers import DEFAULT_LR  # noqa: E402
 
 
 class GlorotHidden(CtrkitInit):
@@ -101,6 +102,10 @@ class LazyAdam(torch.optim.Adam):
     """Experiment: Adam whose embedding rows absent from the batch (zero gradient) do not move,
     and whose moments for those rows are left as they were (TF's LazyAdam, torch's SparseAdam)."""
 
+    def __init__(self, model, lr=None):
+        super().__init__(model.parameters(), lr=DEFAULT_LR["adam"] if lr is None else lr)
+        self.lazy = [p for n, p in model.named_parameters() if n.startswith("embeddings.")]
+
     @torch.no_grad()
     def step(self, closure=None):
         saved = []
@@ -137,16 +142,9 @@ def auc(y, p):
 def build(features, name, seed):
     hp, lr = hparams_of(name)
     model = ctrkit.build("din", features, seed=seed, **hp)
-    if "lazy-adam" in name.split("+"):
-        lazy = [p for n, p in model.named_parameters() if n.startswith("embeddings.")]
-        others = [p for n, p in model.named_parameters() if not n.startswith("embeddings.")]
-        opt = torch.optim.Adam(others, lr=lr or 3e-3)
-        opt.add_param_group({"params": lazy})
-        opt.__class__ = LazyAdam
-        opt.lazy = lazy
-        model.compile(opt, "binary_crossentropy")
-    else:
-        model.compile("adam", "binary_crossentropy", lr=lr)
+    lazy = "lazy-adam" in name.split("+")
+    model.compile(LazyAdam(model, lr) if lazy else "adam", "binary_crossentropy",
+                  lr=None if lazy else lr)
     return model
 
 
