@@ -7,11 +7,14 @@ With ``--data PATH`` (or ``$CTRKIT_ML100K``) it runs the MovieLens-100K protocol
 movies, each user's last 10 ratings as test, validation from the training part).
 
 Prints test AUC, GAUC (user-weighted AUC over users), logloss and training time per model, and
-writes the loss curves of both models to ``--plot`` (default ``din_loss.png``).
+writes the loss curves of both models to ``--plot`` (default ``din_loss.png``). Each model is
+scored with the weights of its epoch with the best validation AUC (``--keep best``, the
+default, as the MovieLens benchmark does; Keras's ``EarlyStopping(restore_best_weights=True)``
+with no early stop), or of its last epoch (``--keep last``).
 
 Options: ``--data PATH``, ``--synthetic`` (ignore ``$CTRKIT_ML100K``), ``--rows N``,
 ``--epochs N``, ``--batch-size N``, ``--models din,base``, ``--seed N``, ``--threads N``,
-``--plot PATH``.
+``--keep best|last``, ``--plot PATH``.
 
 Threads: the job calls ``torch.set_num_threads(--threads)``, 1 by default. These models are
 small, and on a shared 2-core machine torch's default (one thread per core) was measured up to
@@ -23,7 +26,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -41,21 +44,34 @@ def synthetic_splits(rows: int, seed: int):
 
 
 def train_and_evaluate(name: str, splits, features, *, epochs: int, batch_size: int,
-                       seed: int, verbose: int = 0, **hparams) -> Tuple[Dict[str, float], object]:
-    """Build ``name``, fit on train (validating on val), score test. Returns (results, history)."""
+                       seed: int, verbose: int = 0, keep: str = "best", lr: Optional[float] = None,
+                       **hparams) -> Tuple[Dict[str, float], object]:
+    """Build ``name``, fit on train (validating on val), score test. Returns (results, history).
+
+    ``keep="best"`` scores the weights of the epoch with the best validation AUC,
+    ``keep="last"`` those of the last epoch; ``results["epoch"]`` is the kept epoch (0-based).
+    ``lr`` None is the optimizer's default rate."""
     import ctrkit
+    from ctrkit.callbacks import EarlyStopping
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
     model = ctrkit.build(name, features, seed=seed, **hparams)
-    model.compile("adam", "binary_crossentropy", metrics=["auc"])  # defaults (docs/defaults.md)
+    model.compile("adam", "binary_crossentropy", metrics=["auc"], lr=lr)  # docs/defaults.md
     xtr, ytr = splits["train"]
+    # patience=epochs never stops training; it only restores the best epoch's weights at the end
+    callbacks = ([EarlyStopping(monitor="val_auc", mode="max", patience=epochs,
+                                restore_best_weights=True)] if keep == "best" else [])
     t0 = time.perf_counter()
     history = model.fit(xtr, ytr, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                        validation_data=splits["val"])
+                        validation_data=splits["val"], callbacks=callbacks)
     secs = time.perf_counter() - t0
+    epoch = callbacks[0].best_epoch if callbacks else len(history.epoch) - 1
     xte, yte = splits["test"]
     pred = model.predict(xte, batch_size=4096).ravel()
     from sklearn.metrics import log_loss, roc_auc_score
     res = {"auc": roc_auc_score(yte, pred), "gauc": gauc(yte, pred, xte["user"]),
-           "logloss": log_loss(yte, np.clip(pred, 1e-7, 1 - 1e-7)), "seconds": secs}
+           "logloss": log_loss(yte, np.clip(pred, 1e-7, 1 - 1e-7)), "seconds": secs,
+           "epoch": epoch}
     return res, history
 
 
@@ -95,6 +111,9 @@ def main(argv: List[str] = None) -> int:
     p.add_argument("--threads", type=int, default=1,
                    help="torch.set_num_threads for the job (default 1: these small models gain "
                         "little from more threads, and lose a lot when other jobs share the cores)")
+    p.add_argument("--keep", choices=("best", "last"), default="best",
+                   help="score each model with the weights of its epoch with the best "
+                        "validation AUC (default) or of its last epoch")
     p.add_argument("--plot", default="din_loss.png", help="where to write the loss plot")
     args = p.parse_args(argv)
     if args.threads < 1:
@@ -119,9 +138,13 @@ def main(argv: List[str] = None) -> int:
     histories = {}
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         res, histories[name] = train_and_evaluate(name, splits, features, epochs=epochs,
-                                                  batch_size=args.batch_size, seed=args.seed)
+                                                  batch_size=args.batch_size, seed=args.seed,
+                                                  keep=args.keep)
+        kept = (f"; kept epoch {res['epoch'] + 1}, best val AUC "
+                f"{histories[name].history['val_auc'][res['epoch']]:.4f}"
+                if args.keep == "best" else "")
         print(f"{name:>6}: test AUC {res['auc']:.4f}  GAUC {res['gauc']:.4f}  "
-              f"logloss {res['logloss']:.4f}  ({epochs} epochs in {res['seconds']:.1f}s)")
+              f"logloss {res['logloss']:.4f}  ({epochs} epochs in {res['seconds']:.1f}s{kept})")
     try:
         plot_losses(histories, args.plot)
         print(f"loss plot written to {args.plot}")

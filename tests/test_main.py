@@ -35,3 +35,25 @@ def test_main_job_threads_flag_sets_torchs_thread_count_and_refuses_zero(tmp_pat
     with pytest.raises(SystemExit):
         main(["--threads", "0"])
     assert "--threads must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_keep_best_scores_the_best_validation_epochs_weights_and_keep_last_the_last():
+    import numpy as np
+    import pytest
+    from ctrkit.__main__ import synthetic_splits, train_and_evaluate
+    splits, features = synthetic_splits(5000, 0)
+    # a high rate on little data, so that validation AUC peaks before the last epoch
+    run = dict(splits=splits, features=features, batch_size=256, seed=0, lr=1e-2)
+    best, h_best = train_and_evaluate("din", epochs=6, keep="best", **run)
+    val = h_best.history["val_auc"]
+    assert len(val) == 6 and best["epoch"] == int(np.argmax(val))
+    assert best["epoch"] < 5, "the check below needs a run whose last epoch is not its best"
+    last, h_last = train_and_evaluate("din", epochs=6, keep="last", **run)
+    assert last["epoch"] == 5 and h_last.history["val_auc"] == val     # the same training
+    # the kept weights are those of that epoch: a run that stops there scores the same
+    short, _ = train_and_evaluate("din", epochs=best["epoch"] + 1, keep="last", **run)
+    assert short["auc"] == pytest.approx(best["auc"], abs=1e-12)
+    assert short["logloss"] == pytest.approx(best["logloss"], abs=1e-12)
+    assert last["auc"] != pytest.approx(best["auc"], abs=1e-6)
+    with pytest.raises(ValueError, match="keep must be 'best' or 'last', got 'first'"):
+        train_and_evaluate("din", epochs=1, keep="first", **run)
