@@ -13,6 +13,9 @@ interaction   the same inside an interaction block (CIN, transformer)  He-unifor
 output        a dense layer with no nonlinearity after it (a logit,    Glorot-uniform, bias 0
               a score, a projection)
 weight        any other weight matrix (a plug-in's own parameters)     Glorot-uniform
+recurrent     a GRU's input and hidden weights (DIEN's extractor and   Glorot-uniform and
+              evolution layers), one block per gate                    orthogonal per gate,
+                                                                       bias 0 (Keras's GRU)
 ============  =======================================================  ===================
 
 Two schemes are registered (``ctrkit.build(name, features, init=...)``):
@@ -22,8 +25,9 @@ Two schemes are registered (``ctrkit.build(name, features, init=...)``):
   the measurements behind each choice.
 - ``'deepctr'``: DeepCTR-Torch 0.3's scheme, for ported runs that want its numbers: embeddings,
   wide weights and hidden weights N(0, init_std) with init_std = 1e-4 unless given; biases,
-  output and interaction layers keep torch's default initialisation (DeepCTR-Torch's
-  ``dnn_linear``, attention output layer and CIN convolutions are left as torch made them).
+  output, interaction and recurrent layers keep torch's default initialisation
+  (DeepCTR-Torch's ``dnn_linear``, attention output layer, CIN convolutions and GRUs are left
+  as torch made them).
 
 ``init_std`` (DeepCTR's argument, documented there as "the initialize std of embedding
 vector") sets the std of the embeddings in either scheme; in ``'deepctr'`` it also sets the
@@ -32,7 +36,7 @@ wide and hidden weights' std, as DeepCTR-Torch's models pass it on to their DNN.
 A model plug-in gets this for free: layers built inside a model's ``__init__`` (MLP,
 EmbeddingTables, LinearLogit, DIN's attention) use the model's scheme. For its own parameters
 a plug-in calls ``self.initializer.output_(linear)``, ``.hidden_(linear)``,
-``.interaction_(layer)``, ``.weight_(tensor)`` or ``.embedding_(tensor)``.
+``.interaction_(layer)``, ``.recurrent_(gru)``, ``.weight_(tensor)`` or ``.embedding_(tensor)``.
 
 Example:
     >>> from torch import nn
@@ -121,6 +125,38 @@ class Initializer:
         """Any other weight of 2 or more dimensions (Glorot-uniform)."""
         nn.init.xavier_uniform_(weight)
 
+    @torch.no_grad()
+    def recurrent_(self, layer: nn.Module, gates: int = 3) -> None:
+        """A recurrent layer whose own parameters are input-to-hidden weights (names starting
+        ``weight_i``: torch's ``weight_ih_l0``, :class:`AttentionalGRU`'s ``weight_i``),
+        hidden-to-hidden weights (``weight_h``) and biases (``bias``), each stacking
+        ``gates`` blocks along dim 0 (a GRU: 3). This base version checks the names and leaves
+        the layer's own initialisation (torch's GRU: U(−1/√H, 1/√H) everywhere).
+
+        Raises:
+            ConfigError: a parameter of none of these kinds (so none is left unnoticed), or
+                a first dimension that ``gates`` does not divide.
+        """
+        self._recurrent_parts(layer, gates)
+
+    @staticmethod
+    def _recurrent_parts(layer: nn.Module, gates: int) -> dict:
+        parts: dict = {"input": [], "hidden": [], "bias": []}
+        for name, p in layer.named_parameters(recurse=False):
+            kind = ("input" if name.startswith("weight_i") else
+                    "hidden" if name.startswith("weight_h") else
+                    "bias" if name.startswith("bias") else None)
+            if kind is None:
+                raise ConfigError(f"recurrent_: parameter {name!r} of {type(layer).__name__} is "
+                                  f"not an input weight ('weight_i...'), a hidden weight "
+                                  f"('weight_h...') or a bias ('bias...'); initialise it "
+                                  f"with another role.")
+            if p.shape[0] % gates:
+                raise ConfigError(f"recurrent_: parameter {name!r} of {type(layer).__name__} "
+                                  f"has {p.shape[0]} rows, not a multiple of gates={gates}.")
+            parts[kind].append(p)
+        return parts
+
 
 @INITIALIZERS.register("ctrkit")
 class CtrkitInit(Initializer):
@@ -146,6 +182,21 @@ class CtrkitInit(Initializer):
         nn.init.xavier_uniform_(layer.weight)
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
+
+    @torch.no_grad()
+    def recurrent_(self, layer: nn.Module, gates: int = 3) -> None:
+        """Keras's GRU initialisation, per gate: each gate's input weights Glorot-uniform,
+        its hidden weights orthogonal, biases 0. torch's U(−1/√H, 1/√H) biases (0.25 at H=16)
+        dwarf the inputs' 0.05-scale embeddings; see docs/defaults.md."""
+        parts = self._recurrent_parts(layer, gates)
+        for w in parts["input"]:
+            for block in w.chunk(gates, 0):
+                nn.init.xavier_uniform_(block)
+        for w in parts["hidden"]:
+            for block in w.chunk(gates, 0):
+                nn.init.orthogonal_(block)
+        for b in parts["bias"]:
+            nn.init.zeros_(b)
 
 
 @INITIALIZERS.register("deepctr")

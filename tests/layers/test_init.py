@@ -77,6 +77,64 @@ def test_deepctr_scheme_roles_keep_torch_defaults_where_deepctr_does():
     assert std(emb) == pytest.approx(1e-4, rel=0.03) and std(wide) == pytest.approx(1e-4, rel=0.05)
 
 
+def _gru_blocks_follow_the_ctrkit_scheme(w_i, w_h, biases, fan_in, h):
+    for block in w_i.detach().chunk(3, 0):          # Glorot-uniform per gate: U(+-sqrt(6/(I+H)))
+        assert float(block.abs().max()) <= math.sqrt(6 / (fan_in + h)) * (1 + 1e-6)
+        assert std(block) > 0.3 * math.sqrt(2 / (fan_in + h))
+    for block in w_h.detach().chunk(3, 0):          # orthogonal per gate
+        torch.testing.assert_close(block @ block.t(), torch.eye(h), atol=1e-5, rtol=0)
+    for b in biases:
+        assert float(b.detach().abs().sum()) == 0.0
+
+
+def test_recurrent_role_is_kerass_gru_init_per_gate_in_ctrkit_and_torchs_in_deepctr():
+    torch.manual_seed(0)
+    gru = nn.GRU(6, 5, batch_first=True)
+    CtrkitInit().recurrent_(gru)
+    _gru_blocks_follow_the_ctrkit_scheme(gru.weight_ih_l0, gru.weight_hh_l0,
+                                         [gru.bias_ih_l0, gru.bias_hh_l0], 6, 5)
+    from ctrkit.models.dien.gru import AttentionalGRU
+    cell = AttentionalGRU(6, 5)
+    CtrkitInit().recurrent_(cell)
+    _gru_blocks_follow_the_ctrkit_scheme(cell.weight_i, cell.weight_h, [cell.bias], 6, 5)
+    # DeepCTR-Torch's GRUs keep torch's initialisation: nothing changes
+    gru2 = nn.GRU(6, 5)
+    before = {k: v.detach().clone() for k, v in gru2.state_dict().items()}
+    DeepCTRInit().recurrent_(gru2)
+    assert all(torch.equal(before[k], v) for k, v in gru2.state_dict().items())
+    assert float(gru2.bias_ih_l0.detach().abs().sum()) > 0
+
+
+def test_recurrent_role_refuses_parameters_it_does_not_know_and_bad_gate_counts():
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight_i = nn.Parameter(torch.zeros(6, 2))
+            self.gain = nn.Parameter(torch.zeros(2))
+    with pytest.raises(ConfigError, match="parameter 'gain' of Odd is not an input weight"):
+        CtrkitInit().recurrent_(Odd())
+    with pytest.raises(ConfigError, match="parameter 'gain' of Odd"):
+        DeepCTRInit().recurrent_(Odd())          # checked in every scheme
+    with pytest.raises(ConfigError, match="'weight_ih_l0' of GRU has 15 rows, not a multiple "
+                                          "of gates=4"):
+        CtrkitInit().recurrent_(nn.GRU(3, 5), gates=4)
+
+
+@pytest.mark.parametrize("gru_type", ["AUGRU", "GRU"])
+def test_dien_recurrent_layers_follow_the_models_scheme(gru_type, small_synthetic):
+    _, _, features = small_synthetic
+    model = ctrkit.build("dien", features, gru_type=gru_type, seed=0)
+    h = model.interest_dim
+    for layer in (model.extractor, model.evolution):
+        params = dict(layer.named_parameters(recurse=False))
+        w_i = next(v for k, v in params.items() if k.startswith("weight_i"))
+        w_h = next(v for k, v in params.items() if k.startswith("weight_h"))
+        biases = [v for k, v in params.items() if k.startswith("bias")]
+        _gru_blocks_follow_the_ctrkit_scheme(w_i, w_h, biases, h, h)
+    legacy = ctrkit.build("dien", features, gru_type=gru_type, seed=0, init="deepctr")
+    assert float(legacy.extractor.bias_ih_l0.detach().abs().sum()) > 0   # torch's default
+
+
 def test_layer_init_argument_forms():
     torch.manual_seed(0)
     assert std(MLP(400, [300], init=0.3).linears[0].weight) == pytest.approx(0.3, rel=0.02)

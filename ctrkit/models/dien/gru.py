@@ -71,7 +71,7 @@ class AttentionalGRU(nn.Module):
 
     Weights (the paper's names): ``weight_i`` (3H, I) = [W_u; W_r; W_h], ``weight_h`` (3H, H)
     = [U_u; U_r; U_h], ``bias`` (3H,) = [b_u; b_r; b_h]; initialised U(−1/√H, 1/√H) as torch's
-    GRU.
+    GRU (DIEN then applies its scheme's ``recurrent_`` role, as to its ``nn.GRU``).
 
     Shapes: ``cell(x_proj (N, 3H), h (N, H), a (N,)) -> (N, H)`` with ``x_proj = input_proj(x)``;
     ``forward_packed(x (M, I), a (M,), packed) -> (B', H)``, the last state of every row with a

@@ -135,6 +135,7 @@ class DIEN(BaseModel):
         e = sum(x.embedding_dim for x, _ in pairs)
         self.interest_dim = e
         self.extractor = nn.GRU(e, e, batch_first=True)
+        self.initializer.recurrent_(self.extractor)
         if self.use_negsampling:
             units = [int(u) for u in aux_hidden_units]
             self.aux_net = MLP(2 * e, units, "sigmoid", init=self.initializer) if units else None
@@ -147,6 +148,7 @@ class DIEN(BaseModel):
             self.evolution: nn.Module = nn.GRU(e, e, batch_first=True)
         else:
             self.evolution = AttentionalGRU(e, e, self.gru_type)
+        self.initializer.recurrent_(self.evolution)
         dnn_in = (sum(f.embedding_dim for f in self.sparse)
                   + sum(f.embedding_dim for f in self.other_sequences) + e
                   + sum(f.dimension for f in self.dense))
