@@ -97,9 +97,9 @@ CONFIGS = {
     "dnn-dice": ({"dnn_activation": "dice"}, None),
     "softmax": ({"att_weight_normalization": True}, None),
     "l2_dnn=1e-4": ({"l2_reg_dnn": 1e-4}, None),
-    "lazy-adam": ({"l2_reg_embedding": 0.0}, None),
+    "lazy-adam": ({"l2_reg_embedding": 0.0}, None),   # with l2=0: absent rows have zero grad
     "att=prelu": ({"att_activation": "prelu"}, None),
-    "att=relu": ({"att_activation": "relu"}, None),   # with l2=0: absent rows have zero grad
+    "att=relu": ({"att_activation": "relu"}, None),
 }
 
 

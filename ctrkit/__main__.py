@@ -53,8 +53,9 @@ def train_and_evaluate(name: str, splits, features, *, epochs: int, batch_size: 
     ``lr`` None is the optimizer's default rate."""
     import ctrkit
     from ctrkit.callbacks import EarlyStopping
+    from ctrkit.errors import ConfigError
     if keep not in ("best", "last"):
-        raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
+        raise ConfigError(f"keep must be 'best' or 'last', got {keep!r}")
     model = ctrkit.build(name, features, seed=seed, **hparams)
     model.compile("adam", "binary_crossentropy", metrics=["auc"], lr=lr)  # docs/defaults.md
     xtr, ytr = splits["train"]

@@ -55,5 +55,6 @@ def test_keep_best_scores_the_best_validation_epochs_weights_and_keep_last_the_l
     assert short["auc"] == pytest.approx(best["auc"], abs=1e-12)
     assert short["logloss"] == pytest.approx(best["logloss"], abs=1e-12)
     assert last["auc"] != pytest.approx(best["auc"], abs=1e-6)
-    with pytest.raises(ValueError, match="keep must be 'best' or 'last', got 'first'"):
+    from ctrkit.errors import ConfigError
+    with pytest.raises(ConfigError, match="keep must be 'best' or 'last', got 'first'"):
         train_and_evaluate("din", epochs=1, keep="first", **run)
