@@ -234,6 +234,12 @@ def _sample_negatives(user: np.ndarray, item: np.ndarray, pos_user: np.ndarray,
     n_items = len(candidates)
     item_code = np.searchsorted(candidates, item)
     seen = np.unique(u_codes[:len(user)] * n_items + item_code)
+    per_user = np.bincount(seen // n_items, minlength=int(u_codes.max()) + 1)
+    full = np.flatnonzero(per_user[u_codes[len(user):]] >= n_items)
+    if len(full):
+        raise InputError(f"User {pos_user[full[0]]} reviewed every one of the {n_items} "
+                         f"items, so no negative can be sampled for it; drop such users or add "
+                         f"items.")
     rows = np.repeat(u_codes[len(user):], k)
     out = rng.integers(0, n_items, size=len(rows))
     todo = np.arange(len(rows))
@@ -245,7 +251,8 @@ def _sample_negatives(user: np.ndarray, item: np.ndarray, pos_user: np.ndarray,
         if not len(todo):
             return candidates[out].reshape(-1, k)
         out[todo] = rng.integers(0, n_items, size=len(todo))
-    raise InputError("Could not sample negatives: some user has reviewed (almost) every item.")
+    raise InputError(f"Could not sample negatives for {len(todo)} rows in 1000 rounds: their "
+                     f"users reviewed almost every one of the {n_items} items.")
 
 
 def amazon_ctr(path: Optional[os.PathLike] = None, name: str = "Beauty", maxlen: int = 50,
