@@ -40,14 +40,15 @@ VARIANTS = {
     "wdl": ("wdl", {}),
     "pnn": ("pnn", {}),
     "deepfm": ("deepfm", {}),
-    "din": ("din", {}),                              # PReLU in the MLP (the default)
-    "din-dice": ("din", {"dnn_activation": "dice"}),
+    "din": ("din", {}),                              # ctrkit's defaults: ReLU MLP, Dice unit
+    "din-prelu": ("din", {"dnn_activation": "prelu"}),   # the paper's DIN (PReLU MLP)
+    "din-dice": ("din", {"dnn_activation": "dice"}),     # the paper's DIN with Dice
     "din-softmax": ("din", {"att_weight_normalization": True}),
     "din-mba": ("din", {"embedding_regularizer": "mba", "l2_reg_embedding": 0.01}),
     "dien": ("dien", {}),
     "bst": ("bst", {}),
 }
-DEFAULT_MODELS = "base,wdl,pnn,deepfm,din,din-dice,dien,bst"
+DEFAULT_MODELS = "base,wdl,pnn,deepfm,din,din-prelu,din-dice,dien,bst"
 
 
 def auc(y, p) -> float:
