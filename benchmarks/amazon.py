@@ -96,8 +96,27 @@ def run_ctrkit(variant, splits, features, seed, args):
     def predict(m, x):
         return m.predict(x, batch_size=4096).ravel()
 
-    return early_stopped(fit_epoch, predict, splits["val"], splits["test"], args.epochs,
-                         args.patience)
+    r = early_stopped(fit_epoch, predict, splits["val"], splits["test"], args.epochs,
+                      args.patience)
+    if args.explain and name == "din":
+        print(f"    {variant}: " + attention_summary(model.explain(splits["test"][0]),
+                                                    splits["test"][0]["seq_length"],
+                                                    splits["test"][1]), flush=True)
+    return r
+
+
+def attention_summary(w, lengths, y) -> str:
+    """Attention weights on test positives vs negatives: their total per row, and how much of
+    the total follows the history length (raw, unnormalised scores add up with length)."""
+    total = w.sum(1)
+    per_item = total / np.maximum(lengths, 1)
+    corr = float(np.corrcoef(total, lengths)[0, 1]) if total.std() > 0 else 0.0
+    top = w.max(1)
+    return (f"attention total: positives {total[y == 1].mean():.3f}, negatives "
+            f"{total[y == 0].mean():.3f}; per behaviour: positives {per_item[y == 1].mean():.3f}, "
+            f"negatives {per_item[y == 0].mean():.3f}; largest weight: positives "
+            f"{top[y == 1].mean():.3f}, negatives {top[y == 0].mean():.3f}; corr(total, history length) {corr:.2f}; "
+            f"AUC of the total alone {auc(y, total):.4f}")
 
 
 def deepctr_worker(npz: str, out: str, seed: int, epochs: int, patience: int,
@@ -180,6 +199,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--deepctr-python", default=None,
                    help="an interpreter with deepctr_torch: also run its DIN")
+    p.add_argument("--explain", action="store_true",
+                   help="print DIN's attention weights on test positives vs negatives")
     p.add_argument("--deepctr-worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
