@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import inspect
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -140,8 +141,12 @@ def public_names(root: Path) -> List[str]:
             m = importlib.import_module(mod)
         except Exception:  # an optional extra missing: its names are not listed
             continue
-        for n in getattr(m, "__all__", [n for n in vars(m) if not n.startswith("_")]):
-            names.append(f"{mod}:{n}")
+        listed = getattr(m, "__all__", None)
+        if listed is None:  # names defined here (or re-exported from ctrkit), not np/torch/typing
+            listed = [n for n, v in vars(m).items() if not n.startswith("_")
+                      and not inspect.ismodule(v)
+                      and str(getattr(v, "__module__", mod) or mod).startswith("ctrkit")]
+        names.extend(f"{mod}:{n}" for n in listed)
     return names
 
 
