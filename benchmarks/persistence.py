@@ -51,17 +51,17 @@ def main(argv=None) -> int:
         print(f"params {sum(p.numel() for p in model.parameters()):,}  file "
               f"{path.stat().st_size / 1e6:.2f} MB  save {t_save * 1e3:.0f} ms  "
               f"load {t_load * 1e3:.0f} ms  reloaded predictions identical: {same}")
-        served = torch.jit.load(str(model.export(Path(d) / "din.pt")))
+        served = torch.export.load(str(model.export(Path(d) / "din.pt2"))).module()
         inputs = [torch.as_tensor(x[n]) for n in names]
-        t_ts, out = timed(lambda: served(*inputs), repeats)
-        print(f"torchscript: max |export - predict| = {np.abs(out.numpy() - pred).max():.2e}  "
+        t_ts, out = timed(lambda: served(*inputs).detach(), repeats)
+        print(f"pt2: max |export - predict| = {np.abs(out.numpy() - pred).max():.2e}  "
               f"({len(pred):,} rows in {t_ts * 1e3:.0f} ms)")
         try:
             import onnxruntime as ort
         except ImportError:
             print("onnx: onnxruntime not installed, skipped")
             return 0
-        sess = ort.InferenceSession(str(model.export(Path(d) / "din.onnx", format="onnx")),
+        sess = ort.InferenceSession(str(model.export(Path(d) / "din.onnx")),
                                     providers=["CPUExecutionProvider"])
         feeds = {n: t.numpy() for n, t in zip(names, inputs)}
         t_ox, (out,) = timed(lambda: sess.run(None, feeds), repeats)

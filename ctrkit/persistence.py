@@ -9,7 +9,14 @@ A saved model is one file written with ``torch.save`` that holds only plain cont
      "rng_state": ByteTensor}
 
 It is read back with ``torch.load(..., weights_only=True)``, which refuses any pickled object
-that is not such plain data, so loading a file from someone else cannot run code. The model is
+that is not such plain data, so loading a file from someone else cannot run code.
+
+**Integrity.** The zip archive ``torch.save`` writes is sealed: its comment (the last bytes of
+the file) holds ``ctrkit-sha256:`` and the SHA-256 of every byte before it, so a damaged
+byte anywhere (zip headers, the pickled metadata, a weights or encoder tensor, the directory,
+the digest itself) makes :func:`load_plain` raise :class:`SerializationError`, naming the
+damaged member where the zip CRCs can tell. A file written before files were sealed still
+loads, with a warning that it cannot be verified. The model is
 rebuilt through the model registry from its name, hyperparameters and feature declarations,
 then its weights (and buffers such as Dice's running statistics) are loaded strictly.
 
@@ -24,8 +31,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import os
+import zipfile
 import tempfile
 import warnings
 from pathlib import Path
@@ -125,14 +134,138 @@ def atomic_write(path: PathLike, write: Callable[[Any], None]) -> Path:
     return path
 
 
+# ----------------------------------------------------------------------------- integrity
+#: the zip comment of a sealed file: this tag, then the hex SHA-256 of every byte before it
+DIGEST_TAG = b"ctrkit-sha256:"
+_SEAL_LEN = len(DIGEST_TAG) + 64
+_EOCD = b"PK\x05\x06"  # a zip's end-of-central-directory record (22 bytes + its comment)
+
+
+class _SealingWriter:
+    """Passes ``torch.save``'s bytes through to ``fh``, hashing them, holding back the last two
+    (the zip comment's length), so that :meth:`seal` can set the comment to the digest."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.digest, self.tail = fh, hashlib.sha256(), b""
+        self.last22 = b""
+
+    def write(self, data: Any) -> int:
+        data = bytes(data)
+        joined = self.tail + data
+        out, self.tail = joined[:-2], joined[-2:]
+        self.digest.update(out)
+        self.fh.write(out)
+        self.last22 = (self.last22 + out)[-20:]
+        return len(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+    def seal(self) -> None:
+        # an empty comment: the archive ends with the EOCD record, whose last field is the
+        # comment length (0); it becomes the seal's length, then the seal follows
+        if self.tail != b"\x00\x00" or not self.last22.startswith(_EOCD):
+            raise SerializationError("torch.save did not end its archive with an empty zip "
+                                     "comment, so the file cannot be sealed (unexpected torch "
+                                     "version); nothing was written.")
+        length = _SEAL_LEN.to_bytes(2, "little")
+        self.digest.update(length)
+        self.fh.write(length + DIGEST_TAG + self.digest.hexdigest().encode())
+
+
+def _write_sealed(obj: Any, fh: Any) -> None:
+    writer = _SealingWriter(fh)
+    torch.save(obj, writer)
+    writer.seal()
+
+
+def _member_meaning(name: str) -> str:
+    base = name.split("/", 1)[-1]
+    if base == "data.pkl":
+        return "the pickled metadata: model name, hyperparameters, features, encoders"
+    if base.startswith("data/"):
+        return f"tensor storage {base[5:]}: weights, buffers or encoder arrays"
+    return "torch's archive bookkeeping"
+
+
+def _damaged_part(path: Path) -> str:
+    """Which part of a file whose digest does not match is damaged, as far as zip can tell."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except Exception as e:  # noqa: BLE001  (zipfile raises many types on a broken archive)
+        return f"its zip structure (headers or directory) is broken ({e})"
+    if bad is not None:
+        return f"the member {bad!r} ({_member_meaning(bad)}) fails its CRC"
+    return "its zip headers, directory or recorded digest differ from what was written"
+
+
+def _ends_with_seal(path: Path) -> bool:
+    size = path.stat().st_size
+    if size < _SEAL_LEN:
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(size - _SEAL_LEN)
+        seal = fh.read()
+    return seal.startswith(DIGEST_TAG) and all(c in b"0123456789abcdef" for c in seal[-64:])
+
+
+def verify_file(path: PathLike) -> bool:
+    """Check a saved file's seal (see the module docstring).
+
+    Returns:
+        True for a sealed file whose digest matches; False for a file written before ctrkit
+        sealed its files (a zip with an empty comment, or a raw pickle), which cannot be
+        verified.
+
+    Raises:
+        SerializationError: the file is damaged, naming the damaged part where it can.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = save_plain({"format": "demo"}, os.path.join(tempfile.mkdtemp(), "f.pt"))
+        >>> verify_file(path)
+        True
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(1)
+        fh.seek(max(size - _SEAL_LEN - 22, 0))
+        end = fh.read()
+    if head == b"\x80" or (end[-22:-18] == _EOCD and end[-2:] == b"\x00\x00"):
+        return False  # written before sealing: a raw pickle, or a zip with an empty comment
+    seal = end[-_SEAL_LEN:]
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        left = size - _SEAL_LEN
+        while left > 0:
+            chunk = fh.read(min(left, 1 << 22))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+    if size < _SEAL_LEN or not seal.startswith(DIGEST_TAG):
+        raise SerializationError(
+            f"'{path}' is truncated or damaged: it does not end with the digest ctrkit seals its "
+            f"files with; {_damaged_part(path)}. Restore the file from where it was saved (or "
+            f"save the model again).")
+    if seal != DIGEST_TAG + digest.hexdigest().encode():
+        raise SerializationError(
+            f"'{path}' is damaged: its content does not match the SHA-256 digest written with "
+            f"it; {_damaged_part(path)}. Restore the file from where it was saved (or save the "
+            f"model again).")
+    return True
+
+
 def save_plain(obj: Dict[str, Any], path: PathLike) -> Path:
-    """``torch.save`` plain data + tensors to ``path`` atomically.
+    """``torch.save`` plain data + tensors to ``path`` atomically, sealed with its digest.
 
     Raises:
         SerializationError: ``obj`` holds something that is not plain data (nothing written).
     """
     obj = to_plain(obj, "The saved data")
-    return atomic_write(path, lambda fh: torch.save(obj, fh))
+    return atomic_write(path, lambda fh: _write_sealed(obj, fh))
 
 
 def load_plain(path: PathLike, expected_format: str,
@@ -151,6 +284,8 @@ def load_plain(path: PathLike, expected_format: str,
     path = Path(path)
     if not path.is_file():
         raise SerializationError(f"No file at '{path}'.")
+    if _ends_with_seal(path):
+        verify_file(path)  # a ctrkit file: whatever byte is damaged, say so first
     with open(path, "rb") as fh:
         head = fh.read(4)
     # torch.save writes a zip archive (b"PK\x03\x04"); older torch a raw pickle (b"\x80")
@@ -159,6 +294,7 @@ def load_plain(path: PathLike, expected_format: str,
                                                 f"written by torch.save; it starts with {head!r})")
         raise SerializationError(f"Cannot read '{path}': {what}. Pass the file that "
                                  f"model.save() wrote.")
+    sealed = verify_file(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad archives and refused pickles
@@ -182,11 +318,15 @@ def load_plain(path: PathLike, expected_format: str,
             f"{payload.get('ctrkit_version', '?')}; this ctrkit "
             f"({_ctrkit_version()}) reads versions up to {max_version}. Upgrade ctrkit to "
             f"load it.")
+    if not sealed:
+        warnings.warn(f"'{path}' was written before ctrkit sealed its files with a digest, so "
+                      f"damage to it cannot be detected; save it again to seal it.",
+                      stacklevel=3)
     return payload
 
 
 def _ctrkit_version() -> str:
-    from . import __version__
+    from .version import __version__
     return __version__
 
 
@@ -392,7 +532,7 @@ def load_model(path: PathLike, device: Any = None) -> Any:
         warnings.warn(f"'{path}' was saved on {hparams['device']}; CUDA is not available, so the "
                       f"model is loaded on the CPU.", stacklevel=2)
         hparams["device"] = "cpu"
-    from . import build
+    from .factory import build
     try:
         features = [feature_from_dict(d) for d in feature_dicts]
         model = build(name, features, **hparams)
@@ -422,4 +562,4 @@ def load_model(path: PathLike, device: Any = None) -> Any:
 
 __all__ = ["FORMAT_VERSION", "MODEL_FORMAT", "save_model", "load_model", "model_payload",
            "atomic_write", "save_plain", "load_plain", "to_plain", "registered_name_of",
-           "load_state_dict_checked"]
+           "load_state_dict_checked", "verify_file", "DIGEST_TAG"]

@@ -38,3 +38,31 @@ def ml100k_path():
     if not path or not Path(path, "u.data").exists():
         pytest.skip("MovieLens-100K not available: set CTRKIT_ML100K to its folder")
     return path
+
+
+# ------------------------------------------------------------------ CI's skip policy
+from ci_skips import disallowed_skips, in_ci  # noqa: E402  (tests/ is on sys.path)
+
+_SKIPS = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _SKIPS.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if in_ci(os.environ) and disallowed_skips(_SKIPS) and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    bad = disallowed_skips(_SKIPS)
+    if not bad:
+        return
+    verdict = ("FAILS CI (a skip in CI is allowed only for a GPU or absent data; install the "
+               "extra in .ci/run)" if in_ci(os.environ) else "would fail CI")
+    terminalreporter.section(f"optional paths not run: {len(bad)} skip(s) {verdict}")
+    for nodeid, reason in bad:
+        terminalreporter.write_line(f"{nodeid}: {reason}")

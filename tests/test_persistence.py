@@ -303,14 +303,17 @@ def test_truncated_file(tmp_path, keep):
     path = model.save(tmp_path / "m.ctrkit")
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
-    with pytest.raises(SerializationError, match=f"Cannot read '{path}'"):
+    message = f"Cannot read '{path}': it is empty" if keep == 0 else f"'{path}' is truncated"
+    with pytest.raises(SerializationError, match=message):
         ctrkit.load(path)
 
 
 def _rewrite(path, edit):
+    """Edit the payload and write it back sealed: what a deliberate tamperer could do."""
+    from ctrkit.persistence import save_plain
     payload = torch.load(path, weights_only=True)
     edit(payload)
-    torch.save(payload, path)
+    save_plain(payload, path)
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -403,3 +406,106 @@ def test_table_names_in_saved_data_are_plain_str(tmp_path):
     loaded = torch.load(tmp_path / "w.pt", weights_only=True)
     assert loaded["inv_counts"].keys() == counts.keys()
     assert all(type(t) is str for t in model.embeddings.table_of.values())
+
+
+# ----------------------------------------------------------------------------- integrity
+def _encoded_model(tmp_path):
+    """A small DIN with a vocabulary attached, saved: every kind of member is in the file."""
+    from ctrkit.data import CategoricalEncoder
+    model, x = trained("din", dnn_hidden_units=(8,), att_hidden_size=(4,))
+    users = CategoricalEncoder().fit([f"u{i}" for i in range(8)])
+    model.encoders = {"user": users}
+    return model, model.save(tmp_path / "m.ctrkit")
+
+
+def _member_spans(path):
+    """{what: [(start, end) byte ranges]} of a saved file: zip local headers, each member's
+    data (the pickled metadata, tensor storages), the central directory and the seal."""
+    import zipfile
+    spans = {"local headers": [], "metadata (data.pkl)": [], "tensors": [], "bookkeeping": []}
+    with zipfile.ZipFile(path) as z:
+        infos = sorted(z.infolist(), key=lambda i: i.header_offset)
+        directory = z.start_dir
+    raw = path.read_bytes()
+    for info in infos:
+        start = info.header_offset
+        name_len = int.from_bytes(raw[start + 26:start + 28], "little")
+        extra_len = int.from_bytes(raw[start + 28:start + 30], "little")
+        data = start + 30 + name_len + extra_len
+        spans["local headers"].append((start, data))
+        kind = ("metadata (data.pkl)" if info.filename.endswith("data.pkl") else
+                "tensors" if "/data/" in info.filename else "bookkeeping")
+        spans[kind].append((data, data + info.compress_size))
+    spans["central directory + end record"] = [(directory, len(raw) - 78)]
+    spans["seal (digest)"] = [(len(raw) - 78, len(raw))]
+    covered = {p for ranges in spans.values() for a, b in ranges for p in range(a, b)}
+    spans["between members (data descriptors, alignment)"] = [
+        (p, p + 1) for p in range(len(raw)) if p not in covered]
+    return spans
+
+
+def test_every_flipped_byte_is_refused_naming_the_damage(tmp_path):
+    """Flip one byte at every position of a saved model (headers, metadata, weights, encoder,
+    directory, digest): each load raises SerializationError; none loads silently."""
+    model, path = _encoded_model(tmp_path)
+    good = path.read_bytes()
+    spans = _member_spans(path)
+    assert all(spans[k] for k in spans), spans
+    covered = [p for ranges in spans.values() for a, b in ranges for p in range(a, b)]
+    assert sorted(covered) == list(range(len(good)))  # every byte has its class
+    damaged = tmp_path / "d.ctrkit"
+    named = {k: 0 for k in spans}
+    stride = {"tensors": 7}  # tensor bytes sampled (all ~15k would take minutes); others all
+    for kind, ranges in spans.items():
+        for a, b in ranges:
+            for pos in range(a, b, stride.get(kind, 1)):
+                bad = bytearray(good)
+                bad[pos] ^= 0x5A
+                damaged.write_bytes(bytes(bad))
+                with pytest.raises(SerializationError, match=r"'.*d\.ctrkit' is (damaged|truncated)"
+                                   ) as err:
+                    ctrkit.load(damaged)
+                named[kind] += "fails its CRC" in str(err.value)
+    # a flipped byte inside a member's data is located by the member's CRC
+    assert named["tensors"] == sum(len(range(a, b, 7)) for a, b in spans["tensors"])
+    assert named["metadata (data.pkl)"] == sum(b - a for a, b in spans["metadata (data.pkl)"])
+    x = tiny_data()[0]  # the original still loads and predicts as saved
+    np.testing.assert_array_equal(ctrkit.load(path).predict(x, encoded=True),
+                                  model.predict(x, encoded=True))
+
+
+def test_damaged_member_is_named(tmp_path):
+    _, path = _encoded_model(tmp_path)
+    weights = _member_spans(path)["tensors"][0]
+    raw = bytearray(path.read_bytes())
+    raw[weights[0]] ^= 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(SerializationError, match=r"the member '[^']*/data/\d+' \(tensor storage "
+                                                 r"\d+: weights, buffers or encoder arrays\) "
+                                                 r"fails its CRC"):
+        ctrkit.load(path)
+
+
+def test_unsealed_file_from_before_sealing_loads_with_a_warning(tmp_path):
+    model, path = _encoded_model(tmp_path)
+    torch.save(torch.load(path, weights_only=True), path)  # as ctrkit < 0.3 wrote it
+    with pytest.warns(UserWarning, match="written before ctrkit sealed its files"):
+        loaded = ctrkit.load(path)
+    x = tiny_data()[0]
+    x = {**x, "user": np.array([f"u{i % 8}" for i in x["user"]])}
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_any_single_byte_change_is_refused(tmp_path_factory, data):
+    """Hypothesis: any position, any non-zero xor mask."""
+    tmp = tmp_path_factory.mktemp("flip")
+    if not (tmp / "m.ctrkit").exists():
+        _encoded_model(tmp)
+    raw = bytearray((tmp / "m.ctrkit").read_bytes())
+    pos = data.draw(st.integers(0, len(raw) - 1))
+    raw[pos] ^= data.draw(st.integers(1, 255))
+    (tmp / "d.ctrkit").write_bytes(bytes(raw))
+    with pytest.raises(SerializationError):
+        ctrkit.load(tmp / "d.ctrkit")

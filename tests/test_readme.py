@@ -1,5 +1,10 @@
 """The README cannot drift: its runnable Python blocks run, and its copy of the main job's output
-is what ``python -m ctrkit`` prints (the output is deterministic apart from the times)."""
+is what ``python -m ctrkit`` prints.
+
+The main job is bit-identical from run to run on one machine and torch build (checked here by
+running it twice); on another CPU torch picks other float kernels (AVX-512, AVX2, ...), so the
+README's figures, recorded on one machine, are compared with :data:`TOLERANCE`. CI runs these
+tests again under ``ATEN_CPU_CAPABILITY=avx2`` and ``=default`` (the ``numeric`` marker)."""
 from __future__ import annotations
 
 import re
@@ -16,6 +21,24 @@ def blocks_after(marker: str, text: str) -> list:
     """The fenced code blocks that directly follow ``marker`` (blank lines allowed between)."""
     pattern = re.escape(marker) + r"\s*\n```[a-z]*\n(.*?)\n```"
     return re.findall(pattern, text, flags=re.S)
+
+
+#: how far a figure printed on this machine may be from the README's (AUC, GAUC, logloss):
+#: across AVX-512 / AVX2 / default kernels the main job's figures moved by at most 0.0009
+TOLERANCE = 0.002
+NUMBER = re.compile(r"\d+\.\d+")
+
+
+def split_figures(output: str):
+    """(the text with every decimal figure replaced by ``<x>``, the figures as floats)."""
+    text = without_times(output)
+    return NUMBER.sub("<x>", text), [float(v) for v in NUMBER.findall(text)]
+
+
+def test_split_figures_keeps_counts_and_words_exact():
+    text, figures = split_figures("din: test AUC 0.8770 (3 epochs in 2.6s; kept epoch 2) 35000 rows")
+    assert text == "din: test AUC <x> (3 epochs in <time>s; kept epoch 2) 35000 rows"
+    assert figures == [0.877]
 
 
 def without_times(output: str) -> str:
@@ -51,15 +74,27 @@ def test_readme_runnable_block_runs_as_pasted(index, tmp_path, monkeypatch, caps
     capsys.readouterr()
 
 
-@pytest.mark.slow
-def test_readme_main_job_output_is_what_the_main_job_prints(tmp_path, monkeypatch, capsys):
+def run_main_job(tmp_path, monkeypatch, capsys) -> str:
     from ctrkit.__main__ import main
     monkeypatch.delenv("CTRKIT_ML100K", raising=False)
     monkeypatch.chdir(tmp_path)  # the default plot path, din_loss.png, as in the README
     assert main([]) == 0
-    printed = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.numeric
+def test_readme_main_job_output_is_what_the_main_job_prints(tmp_path, monkeypatch, capsys):
+    """Same words, counts and epochs; figures within TOLERANCE of the README's; and two runs
+    on this machine print exactly the same thing (times aside)."""
+    printed = run_main_job(tmp_path, monkeypatch, capsys)
+    again = run_main_job(tmp_path, monkeypatch, capsys)
+    assert without_times(again) == without_times(printed), "the main job is not deterministic"
     shown = blocks_after(MAIN_JOB_OUTPUT, README.read_text())
     assert len(shown) == 1, f"README.md needs exactly one block after {MAIN_JOB_OUTPUT!r}"
-    assert without_times(shown[0]) == without_times(printed), (
-        "README.md's main-job output differs from what `python -m ctrkit` prints now. Replace the "
-        f"block after {MAIN_JOB_OUTPUT} in README.md with exactly:\n```\n{printed.strip()}\n```")
+    fix = ("README.md's main-job output differs from what `python -m ctrkit` prints now. Replace "
+           f"the block after {MAIN_JOB_OUTPUT} in README.md with:\n```\n{printed.strip()}\n```")
+    (text_shown, fig_shown), (text_now, fig_now) = split_figures(shown[0]), split_figures(printed)
+    assert text_shown == text_now, fix
+    far = [(a, b) for a, b in zip(fig_shown, fig_now) if abs(a - b) > TOLERANCE]
+    assert not far, f"figures further than {TOLERANCE} from the README's {far}. " + fix

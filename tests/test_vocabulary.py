@@ -159,7 +159,6 @@ def test_vocabularies_survive_save_and_load(trained, tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, encoded=True), expected)
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")  # torch's, not ours
 def test_input_columns_feed_an_exported_model_what_predict_sees(trained, tmp_path):
     import torch
 
@@ -169,9 +168,9 @@ def test_input_columns_feed_an_exported_model_what_predict_sees(trained, tmp_pat
     try:
         raw = raw_inputs(log, x, encoders)  # raw values, unpadded histories
         expected = model.predict(raw)
-        path = model.export(tmp_path / "m.pt")
+        path = model.export(tmp_path / "m.pt2")
         cols = model.input_columns(raw)
-        served = torch.jit.load(str(path))
+        served = torch.export.load(str(path)).module()
         got = served(*[cols[n] for n in get_feature_names(model.features)])
         np.testing.assert_allclose(got.numpy().astype(np.float64), expected, rtol=0, atol=1e-6)
     finally:

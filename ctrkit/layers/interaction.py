@@ -42,8 +42,10 @@ class InnerProduct(nn.Module):
     def __init__(self, num_fields: int) -> None:
         super().__init__()
         i, j = torch.triu_indices(num_fields, num_fields, offset=1)
-        self.register_buffer("left", i, persistent=False)
-        self.register_buffer("right", j, persistent=False)
+        # separate storages (triu_indices' rows are views of one): an exported program
+        # saves each buffer whole
+        self.register_buffer("left", i.clone(), persistent=False)
+        self.register_buffer("right", j.clone(), persistent=False)
         self.num_pairs = int(i.numel())
 
     def forward(self, fields: torch.Tensor) -> torch.Tensor:
@@ -79,8 +81,10 @@ class OuterProduct(nn.Module):
             raise ConfigError(f"kernel_type must be one of {list(KERNEL_TYPES)}, got "
                               f"{kernel_type!r}.")
         i, j = torch.triu_indices(num_fields, num_fields, offset=1)
-        self.register_buffer("left", i, persistent=False)
-        self.register_buffer("right", j, persistent=False)
+        # separate storages (triu_indices' rows are views of one): an exported program
+        # saves each buffer whole
+        self.register_buffer("left", i.clone(), persistent=False)
+        self.register_buffer("right", j.clone(), persistent=False)
         self.num_pairs = int(i.numel())
         self.kernel_type = kernel_type
         shape = {"mat": (self.num_pairs, embedding_dim, embedding_dim),

@@ -375,8 +375,11 @@ class BaseModel(nn.Module):
         from ..persistence import save_model
         return save_model(self, path)
 
-    def export(self, path: Any, format: str = "torchscript") -> Any:
+    def export(self, path: Any, format: Optional[str] = None) -> Any:
         """Write a serving artefact with a dynamic batch axis (see :mod:`ctrkit.export`).
+
+        ``format``: ``'onnx'``, ``'pt2'`` (a ``torch.export`` program) or the legacy
+        ``'torchscript'``; None: the file's suffix (``.onnx``, ``.pt2``) decides.
 
         It takes the input tensors in ``get_feature_names(model.features)`` order (encoded,
         padded ids: ``model.input_columns(x)`` makes them from what ``predict`` takes) and

@@ -126,7 +126,8 @@ def test_damaged_backup_is_refused(tmp_path):
     (tmp_path / BACKUP_FILE).write_bytes(b"PK\x03\x04 half a zip")
     model = ctrkit.build("din", features, dnn_hidden_units=(8,))
     model.compile("adam")
-    with pytest.raises(SerializationError, match=f"Cannot read '{tmp_path / BACKUP_FILE}'"):
+    with pytest.raises(SerializationError, match=f"'{tmp_path / BACKUP_FILE}' is truncated or "
+                                                 f"damaged"):
         model.fit(x, y, epochs=2, verbose=0, callbacks=[BackupAndRestore(tmp_path)])
 
 

@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import PackedSequence
 from ...errors import ConfigError
 from ...features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
 from ...layers.mlp import MLP
+from ...layers.tracing import is_tracing
 from ...registry import LAYERS, MODELS
 from ..base import BaseModel
 from ..din import (find_history_pairs, masked_softmax, segment_softmax,
@@ -303,7 +304,7 @@ class DIEN(BaseModel):
         emb = dict(zip((f.name for f in self.sparse), self.embed_sparse(batch, self.sparse)))
         q = torch.cat([emb[x.name] for x, _ in self.pairs], dim=-1)
         ids, mask, lengths = self._history_ids(batch)
-        if self.packed and not torch.jit.is_tracing():
+        if self.packed and not is_tracing():
             interest = self._interest_packed(batch, q, ids, lengths, mask.shape[1])
         else:
             interest = self._interest_dense(batch, q, ids, mask, lengths)

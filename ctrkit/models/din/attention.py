@@ -17,6 +17,7 @@ from torch import nn
 from ...registry import LAYERS
 from ...layers.activations import create_activation
 from ...layers.frozen import derived
+from ...layers.tracing import is_tracing
 from ...layers.init import InitSpec, resolve_init
 
 
@@ -84,7 +85,7 @@ class LocalActivationUnit(nn.Module):
 
     def score_rows(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         if (self.fused and not self.training and not torch.is_grad_enabled()
-                and not torch.jit.is_tracing()):
+                and not is_tracing()):
             return self._score_inference(q, keys, rows)
         return self._score(q, keys, rows)
 
@@ -182,7 +183,7 @@ def weighted_row_sum(values: torch.Tensor, weights: torch.Tensor, rows: torch.Te
     up to float rounding; rows without entries give zeros.
     """
     if (torch.is_grad_enabled() and (values.requires_grad or weights.requires_grad)
-            or torch.jit.is_tracing()):  # exported graphs keep the shape-generic index_add
+            or is_tracing()):  # exported graphs keep the shape-generic index_add
         return values.new_zeros(n_rows, values.shape[1]).index_add(
             0, rows, values * weights.unsqueeze(-1))
     offsets = torch.searchsorted(rows, torch.arange(n_rows, device=rows.device))
@@ -220,9 +221,31 @@ class AttentionPooling(nn.Module):
     def forward(self, q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
                 return_weights: bool = False
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        if is_tracing():
+            return self.pool_dense(q, keys, mask, return_weights)
         b, t, _ = keys.shape
         rows, cols = mask.nonzero(as_tuple=True)
         return self.pool_packed(q, keys[rows, cols], rows, cols, t, return_weights)
+
+    def pool_dense(self, q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
+                   return_weights: bool = False
+                   ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        """The same pooling with static shapes: score all T positions, then mask.
+
+        The export path (see :mod:`ctrkit.layers.tracing`): in eval mode the same function as
+        :meth:`forward` (each position's score depends on its own (q, k) only); in training
+        mode Dice's batch statistics would also see the padded positions, so it is for
+        inference. Shapes as :meth:`forward`.
+        """
+        b, t, e = keys.shape
+        rows = torch.arange(b, device=keys.device).unsqueeze(1).expand(b, t).reshape(-1)
+        scores = self.unit.score_rows(q, keys.reshape(b * t, e), rows).reshape(b, t)
+        if self.weight_normalization:
+            weights = masked_softmax(scores, mask)
+        else:
+            weights = scores * mask.to(scores.dtype)
+        pooled = (weights.unsqueeze(-1) * keys).sum(1)
+        return (pooled, weights) if return_weights else pooled
 
     def pool_packed(self, q: torch.Tensor, k_valid: torch.Tensor, rows: torch.Tensor,
                     cols: torch.Tensor, t: int, return_weights: bool = False

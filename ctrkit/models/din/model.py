@@ -11,6 +11,7 @@ from ...errors import ConfigError
 from ...features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
 from ...layers.frozen import frozen_weights
 from ...layers.mlp import MLP
+from ...layers.tracing import is_tracing
 from ...registry import MODELS
 from ..base import BaseModel
 from .attention import AttentionPooling
@@ -248,8 +249,13 @@ class DIN(BaseModel):
         return self.attention(q, keys, mask, return_weights=return_weights)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """``batch`` of B rows -> logits (B,)."""
-        if self.packed_lookup:
+        """``batch`` of B rows -> logits (B,).
+
+        The one place DIN's attention path is chosen: packed (only the valid behaviours are
+        embedded and scored) for training and inference, dense (every position scored, padding
+        masked, static shapes) while a graph is captured for export.
+        """
+        if self.packed_lookup and not is_tracing():
             emb, q, k_valid, rows, cols, t = self._embed_packed(batch)
             interest = self.attention.pool_packed(q, k_valid, rows, cols, t)
         else:
