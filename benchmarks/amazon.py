@@ -172,15 +172,6 @@ def run_deepctr(python, splits, features, seed, args):
     return r
 
 
-def relaimpr(model_auc, base_auc):
-    return ((model_auc - 0.5) / (base_auc - 0.5) - 1.0) * 100.0
-
-
-def fmt(values, digits=4):
-    v = np.asarray(values, dtype=float)
-    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}"
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -250,6 +241,7 @@ def main(argv=None):
             print(f"  seed {seed} {m:>12}: AUC {r['auc']:.4f} GAUC {r['gauc']:.4f} logloss "
                   f"{r['logloss']:.4f} val {r['val_auc']:.4f} (best epoch {r['epoch']}, "
                   f"{r['sec_per_epoch']:.1f} s/epoch, {r['rows_s']:.0f} rows/s)", flush=True)
+    from movielens_100k import fmt, relaimpr  # the MovieLens table's formatting
     base = results["base"]
     print()
     print("| model | test AUC | GAUC | logloss | RelaImpr AUC | best epoch | s/epoch | rows/s |")
