@@ -23,6 +23,13 @@ def _to_numpy(value: Any, name: str) -> np.ndarray:
     if hasattr(value, "to_numpy"):  # pandas Series / DataFrame
         value = value.to_numpy()
     arr = np.asarray(value)
+    if arr.dtype.kind in "US" and arr.ndim == 1 and isinstance(value, (list, tuple)):
+        # numpy writes a NaN among strings as the string 'nan': keep the cells as given, so
+        # that a missing value in a list is missing (ctrkit.inputs.missing_mask) as in pandas
+        cells = np.empty(len(value), dtype=object)
+        cells[:] = list(value)
+        if missing_mask(cells).any():
+            arr = cells
     if arr.dtype == object and arr.ndim == 1 and len(arr) and isinstance(
             arr[0], (list, tuple, np.ndarray)):
         try:  # a column of equal-length lists (pandas cell per row)

@@ -305,7 +305,12 @@ class ParquetDataAdapter(DataAdapter):
 
     def _column(self, table, name: str) -> np.ndarray:
         col = table.column(name).combine_chunks()
-        if col.null_count:
+        f = next((g for g in self.model.features if g.name == name), None)
+        categorical = f is not None and not isinstance(f, DenseFeat) and (
+            self._encoded(name) or getattr(f, "use_hash", False))
+        if col.null_count and not (categorical and not _is_list(self.pa, col.type)):
+            # a null categorical value is a missing value: the encoder or the hash maps it
+            # (ctrkit.inputs.missing_mask), as it does in memory and in a JSON request
             row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
             raise InputError(f"Column '{name}' is null at row {row}; fill missing values "
                              f"before writing (e.g. 0, the padding/unknown id).")

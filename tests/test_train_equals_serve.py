@@ -1,0 +1,213 @@
+"""What was trained is what is served: one missing-value policy for categoricals, however a row
+arrives (pandas DataFrame, dict of lists, JSON through examples/serve.py, Parquet), and
+min_count's rare values told apart from unseen ones (issue 25, part B)."""
+import json
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ctrkit
+from ctrkit import DenseFeat, SparseFeat
+from ctrkit.data import CategoricalEncoder
+from ctrkit.errors import InputError, InputTypeError
+from ctrkit.inputs import hash_values, missing_mask, prepare_inputs
+
+MISSING = [None, np.nan, pd.NA, pd.NaT]
+CITIES = ["paris", "rome", "oslo", "lima"]
+
+
+def _training_data(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    city = rng.choice(np.array(CITIES + MISSING, dtype=object), n)
+    tag = rng.choice(np.array(["t%d" % i for i in range(60)] + [None, np.nan], dtype=object), n)
+    df = pd.DataFrame({"city": city, "tag": tag,
+                       "shop": rng.choice(np.array(["s1", "s2", "s3", None], dtype=object), n),
+                       "price": np.round(rng.lognormal(3.0, 2.0, n), 3)})  # skewed dense
+    y = (rng.random(n) < 0.3).astype(np.float32)
+    return df, y
+
+
+def _build(df, y, epochs=1):
+    encoders = {"city": CategoricalEncoder("city").fit(df["city"]),
+                "tag": CategoricalEncoder("tag", min_count=8).fit(df["tag"])}
+    features = [SparseFeat("city", encoders["city"].vocabulary_size, 4),
+                SparseFeat("tag", encoders["tag"].vocabulary_size, 4),
+                SparseFeat("shop", 16, 4, use_hash=True), DenseFeat("price", 1)]
+    model = ctrkit.build("deepfm", features, seed=0)
+    model.encoders = encoders
+    model.compile("adam")
+    model.fit(df, y, batch_size=64, epochs=epochs, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained():
+    df, y = _training_data()
+    return _build(df, y), df
+
+
+class _Served:
+    def __init__(self, model):
+        from serve import make_server
+        self.server = make_server(model, port=0)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def post(self, body):
+        req = urllib.request.Request(self.url, data=json.dumps(body, allow_nan=False).encode())
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return np.asarray(json.loads(r.read())["probability"])
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def served(trained):
+    s = _Served(trained[0])
+    yield s
+    s.close()
+
+
+def _json_cell(v):
+    """What a JSON client sends: every kind of missing value becomes null."""
+    return None if missing_mask(np.array([v], dtype=object))[0] else v
+
+
+# ---------------------------------------------------------------------------- the encoder
+@pytest.mark.parametrize("missing", MISSING, ids=["None", "nan", "pd.NA", "pd.NaT"])
+def test_every_missing_value_maps_to_the_oov_id_and_is_no_class(missing):
+    enc = CategoricalEncoder("city").fit(pd.Series(["a", "b", missing, "a"], dtype=object))
+    assert enc.classes_.tolist() == ["a", "b"]  # before: 'nan' / 'None' / '<NA>' were classes
+    ids = enc.transform(np.array(["a", None, np.nan, pd.NA, pd.NaT, "b"], dtype=object))
+    assert ids.tolist() == [2, 1, 1, 1, 1, 3]
+    assert enc.unseen(np.array([missing, "zz"], dtype=object)).tolist() == [False, True]
+
+
+def test_missing_in_a_numeric_column_matches_the_json_ints():
+    enc = CategoricalEncoder("c").fit(pd.Series([3, 5, None]))  # pandas: float64 with NaN
+    assert enc.kind == "float" and enc.classes_.tolist() == [3.0, 5.0]
+    from_df = enc.transform(pd.Series([5, 3, np.nan]))
+    from_json = enc.transform(np.array([5, 3, None], dtype=object))
+    assert from_df.tolist() == from_json.tolist() == [3, 2, 1]
+
+
+def test_hashing_maps_every_missing_value_to_zero_and_floats_like_ints():
+    obj = np.array(["a", None, np.nan, pd.NA, pd.NaT, ""], dtype=object)
+    h = hash_values(obj, 97)
+    assert h[1:].tolist() == [0] * 5 and h[0] == hash_values(np.array(["a"]), 97)[0] != 0
+    ints = hash_values(np.array([7, 11]), 97)
+    assert hash_values(np.array([7.0, 11.0, np.nan]), 97).tolist() == ints.tolist() + [0]
+    assert hash_values(np.array([7, 11, None], dtype=object), 97).tolist() == ints.tolist() + [0]
+    assert hash_values(np.array([7.5]), 97)[0] == hash_values(np.array(["7.5"]), 97)[0]
+
+
+def test_min_count_rare_values_are_not_taken_for_unseen(trained):
+    # a long tail: most values occur once; min_count=2 maps them to OOV as documented
+    rng = np.random.default_rng(1)
+    values = np.array(["v%d" % i for i in rng.integers(0, 5000, 200)] + ["hot"] * 20, dtype=object)
+    enc = CategoricalEncoder("v", min_count=2).fit(values)
+    assert (enc.transform(values) == 1).mean() > 0.5  # mostly OOV: rare
+    assert not enc.unseen(values).any()
+    model = ctrkit.build("wdl", [SparseFeat("v", enc.vocabulary_size, 4)], seed=0)
+    model.encoders = {"v": enc}
+    model.compile("adam")
+    y = np.zeros(len(values), dtype=np.float32)
+    model.fit({"v": values}, y, epochs=1, verbose=0)  # before: "values look unseen"
+    assert model.predict({"v": values}).shape == (len(values), 1)
+    unseen = np.array(["new%d" % i for i in range(40)], dtype=object)
+    with pytest.raises(InputError, match="raw values the vocabulary has not seen"):
+        model.predict({"v": unseen})  # max_oov_fraction still guards real unseen data
+    # the rare values travel with the encoder
+    back = CategoricalEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))
+    assert back.rare_.tolist() == enc.rare_.tolist() and not back.unseen(values).any()
+
+
+# ---------------------------------------------------------------------------- dense values
+@pytest.mark.parametrize("column, error, match", [
+    (pd.Series([1.0, None, 2.0], dtype=object), InputError,
+     r"Dense feature 'price' has a missing value \(None\) at row 1\. .*fillna"),
+    ([1.0, None, 2.0], InputError, r"Dense feature 'price' has a missing value \(None\) at row 1"),
+    (np.array([1.0, np.nan]), InputError, r"'price' has a non-finite value nan at row 1.*fillna"),
+    (pd.Series(["1.5", "x", "2"]), InputTypeError,
+     r"Dense feature 'price' must be numeric, got dtype object with the value '1.5' at row 0\. "
+     r".*pd\.to_numeric"),
+])
+def test_missing_or_string_dense_values_are_refused_with_row_and_fix(column, error, match):
+    with pytest.raises(error, match=match):
+        prepare_inputs([DenseFeat("price", 1)], {"price": column})
+
+
+def test_numbers_held_as_objects_are_dense_values():
+    cols = prepare_inputs([DenseFeat("price", 1)], {"price": np.array([1, 2.5], dtype=object)})
+    assert cols["price"].flatten().tolist() == [1.0, 2.5]
+
+
+# ---------------------------------------------------------------------------- the property
+_cell = st.one_of(st.sampled_from(CITIES + ["unseen"]), st.sampled_from(MISSING))
+_rows = st.lists(st.tuples(_cell, st.one_of(st.sampled_from(["t1", "t2", "t59", "zz"]),
+                                            st.sampled_from(MISSING)),
+                           st.one_of(st.sampled_from(["s1", "s3", "new"]), st.sampled_from(MISSING)),
+                           st.floats(0, 1e4, allow_nan=False)), min_size=1, max_size=6)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=_rows)
+def test_a_row_scores_the_same_however_it_arrives(trained, served, tmp_path_factory, rows):
+    model, _ = trained
+    cols = ["city", "tag", "shop", "price"]
+    df = pd.DataFrame(rows, columns=cols).astype({"city": object, "tag": object, "shop": object})
+    want = model.predict(df).ravel()
+    lists = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
+    np.testing.assert_allclose(model.predict(lists).ravel(), want, rtol=0, atol=1e-7)
+    body = {c: [_json_cell(v) for v in lists[c]] for c in cols}
+    np.testing.assert_allclose(served.post(body), want, rtol=0, atol=1e-7)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from ctrkit.data import ParquetDataset
+    path = tmp_path_factory.mktemp("pq") / "rows.parquet"
+    table = pa.table({c: pa.array(body[c], type=pa.float64() if c == "price" else pa.string())
+                      for c in cols})
+    pq.write_table(table, path)
+    got = model.predict(ParquetDataset(path, label=None)).ravel()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------- a fresh process
+def test_saved_model_served_by_json_in_a_fresh_process_scores_as_trained(tmp_path, trained):
+    model, df = trained
+    model.save(tmp_path / "m.ctrkit")
+    rows = df.head(50)
+    body = {c: [_json_cell(v) for v in rows[c].tolist()] for c in rows.columns}
+    (tmp_path / "body.json").write_text(json.dumps(body, allow_nan=False))
+    script = (
+        "import json, sys, threading, urllib.request\n"
+        "import ctrkit\n"
+        "from serve import make_server\n"
+        "server = make_server(ctrkit.load(sys.argv[1]), port=0)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "url = 'http://127.0.0.1:%d' % server.server_address[1]\n"
+        "req = urllib.request.Request(url, data=open(sys.argv[2], 'rb').read())\n"
+        "print(json.dumps(json.loads(urllib.request.urlopen(req, timeout=60).read())))\n"
+        "server.shutdown()\n")
+    import os
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), str(root / "examples")]))
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.ctrkit"),
+                          str(tmp_path / "body.json")], capture_output=True, text=True,
+                         timeout=300, env=env, check=True)
+    got = np.asarray(json.loads(out.stdout.strip().splitlines()[-1])["probability"])
+    np.testing.assert_allclose(got, model.predict(rows).ravel(), rtol=0, atol=1e-7)
+    assert rows["city"].isna().any() and rows["tag"].isna().any()  # the rows hold missing values
