@@ -10,13 +10,14 @@ import urllib.request
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ctrkit
 from ctrkit import DenseFeat, SparseFeat
 from ctrkit.data import CategoricalEncoder
-from ctrkit.errors import InputError, InputTypeError
+from ctrkit.errors import ConfigError, DataRangeWarning, InputError, InputTypeError, NotFittedError
 from ctrkit.inputs import hash_values, missing_mask, prepare_inputs
 
 MISSING = [None, np.nan, pd.NA, pd.NaT]
@@ -39,7 +40,8 @@ def _build(df, y, epochs=1):
                 "tag": CategoricalEncoder("tag", min_count=8).fit(df["tag"])}
     features = [SparseFeat("city", encoders["city"].vocabulary_size, 4),
                 SparseFeat("tag", encoders["tag"].vocabulary_size, 4),
-                SparseFeat("shop", 16, 4, use_hash=True), DenseFeat("price", 1)]
+                SparseFeat("shop", 16, 4, use_hash=True),
+                DenseFeat("price", 1, transform="log1p+normalize")]
     model = ctrkit.build("deepfm", features, seed=0)
     model.encoders = encoders
     model.compile("adam")
@@ -158,7 +160,7 @@ _cell = st.one_of(st.sampled_from(CITIES + ["unseen"]), st.sampled_from(MISSING)
 _rows = st.lists(st.tuples(_cell, st.one_of(st.sampled_from(["t1", "t2", "t59", "zz"]),
                                             st.sampled_from(MISSING)),
                            st.one_of(st.sampled_from(["s1", "s3", "new"]), st.sampled_from(MISSING)),
-                           st.floats(0, 1e4, allow_nan=False)), min_size=1, max_size=6)
+                           st.floats(0, 500, allow_nan=False)), min_size=1, max_size=6)
 
 
 @settings(max_examples=25, deadline=None,
@@ -211,3 +213,83 @@ def test_saved_model_served_by_json_in_a_fresh_process_scores_as_trained(tmp_pat
     got = np.asarray(json.loads(out.stdout.strip().splitlines()[-1])["probability"])
     np.testing.assert_allclose(got, model.predict(rows).ravel(), rtol=0, atol=1e-7)
     assert rows["city"].isna().any() and rows["tag"].isna().any()  # the rows hold missing values
+
+
+# ---------------------------------------------------------------------------- dense transforms
+def _dense_model(transform="log1p+normalize"):
+    feats = [SparseFeat("u", 3, 4), SparseFeat("v", 3, 4), DenseFeat("n", 1, transform=transform)]
+    model = ctrkit.build("deepfm", feats, seed=0)
+    model.compile("adam")
+    return model
+
+
+def _dense_data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    x = {"u": rng.integers(0, 3, n), "v": rng.integers(0, 3, n), "n": rng.lognormal(3, 2, n)}
+    return x, (rng.random(n) < 0.3).astype(np.float32)
+
+
+def test_transform_is_adapted_on_the_training_rows_only():
+    x, y = _dense_data()
+    model = _dense_model()
+    model.fit(x, y, epochs=1, verbose=0, validation_split=0.2)
+    t = model.dense_transforms.by_index[0]
+    train = np.log1p(x["n"][:240].astype(np.float32).astype(np.float64))  # the held-out 60 not
+    assert float(t.mean) == pytest.approx(train.mean(), rel=1e-6)  # float32 buffers
+    assert float(t.std) == pytest.approx(train.std(), rel=1e-6)
+    assert float(t.hi) == pytest.approx(x["n"][:240].astype(np.float32).max(), rel=1e-7)
+    before = t.mean.clone()
+    model.fit(x, y, epochs=1, verbose=0)  # adapted once: a second fit keeps the statistics
+    assert torch.equal(t.mean, before)
+
+
+def test_transform_is_inside_the_forward_and_travels_with_save_and_export(tmp_path):
+    x, y = _dense_data()
+    model = _dense_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    want = model.predict(x).ravel()
+    t = model.dense_transforms.by_index[0]
+    raw = model.input_columns(x)
+    assert torch.equal(raw["n"], torch.as_tensor(x["n"], dtype=torch.float32).reshape(-1, 1))
+    scaled = dict(raw.tensors, n=(torch.log1p(raw["n"]) - t.mean) / t.std)
+    ident = _dense_model(None)  # same weights, no transform, fed the transformed values
+    ident.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith("dense_transforms")})
+    ident.eval()
+    with torch.no_grad():
+        by_hand = ident.head.output(ident(scaled).double()).numpy().ravel()
+    np.testing.assert_allclose(by_hand, want, rtol=0, atol=1e-6)
+    model.save(tmp_path / "m.ctrkit")
+    np.testing.assert_array_equal(ctrkit.load(tmp_path / "m.ctrkit").predict(x).ravel(), want)
+    model.export(tmp_path / "m.pt2")
+    served = torch.export.load(str(tmp_path / "m.pt2")).module()
+    names = ctrkit.get_feature_names(model.features)
+    got = served(*[raw[n] for n in names]).detach().numpy().ravel()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_values_far_outside_the_training_range_are_counted_and_reported():
+    x, y = _dense_data()
+    model = _dense_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    lo, hi = float(x["n"].astype(np.float32).min()), float(x["n"].astype(np.float32).max())
+    far = {"u": [1, 2, 0], "v": [0, 1, 2], "n": [1e12, 3.0, 5e13]}  # judged on log1p's scale
+    with pytest.warns(DataRangeWarning, match=r"Dense feature 'n': 2 of 3 rows hold values far "
+                      r"outside the training range \[%.6g, %.6g\]" % (lo, hi)):
+        model.predict(far)
+    plain = _dense_model("normalize")  # judged on the raw scale: the I1=1e6
+    plain.fit(x, y, epochs=1, verbose=0)
+    with pytest.warns(DataRangeWarning, match=r"'n': 1 of 3 rows .* e\.g\. 1e\+06"):
+        plain.predict({"u": [1, 2, 0], "v": [0, 1, 2], "n": [1e6, 3.0, 5.0]})
+    with pytest.raises(InputError, match=r"'n' has the value -2 at row 0, but its transform "
+                       r"log1p needs values > -1"):
+        model.predict({"u": [1], "v": [1], "n": [-2.0]})
+    model.predict(_dense_data(300, seed=1)[0])  # ordinary data: no warning (warnings are errors)
+
+
+def test_an_unadapted_transform_is_refused():
+    x, _ = _dense_data()
+    with pytest.raises(NotFittedError, match="'n' declares transform=.* never adapted"):
+        _dense_model().predict(x)
+    with pytest.raises(ConfigError, match="unknown transform 'log'"):
+        DenseFeat("n", transform="log")

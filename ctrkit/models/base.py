@@ -18,6 +18,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
+from ..layers.dense_transform import DenseTransforms
 from ..layers.embedding import EmbeddingTables
 from ..layers.init import _CURRENT as _INIT_SCOPE, Initializer, create_initializer
 from ..layers.head import PredictionHead, check_task
@@ -45,6 +46,11 @@ def resolve_device(device: Any) -> torch.device:
 
 def _clear_auxiliary_losses(model: nn.Module, args: Any) -> None:
     model._auxiliary_losses = []
+
+
+def _apply_dense_transforms(model: nn.Module, args: Any) -> Any:
+    """The batch with its fitted dense transforms applied (tensor ops: exported too)."""
+    return (model.dense_transforms(args[0]),) + tuple(args[1:])
 
 
 def _feature_names(value: Any) -> Any:
@@ -172,6 +178,10 @@ class BaseModel(nn.Module):
         self._auxiliary_losses: List[torch.Tensor] = []
         # each forward starts with no auxiliary losses: they belong to ONE forward pass
         self.register_forward_pre_hook(_clear_auxiliary_losses)
+        #: fitted dense transforms (``DenseFeat(transform=...)``), applied first in forward
+        self.dense_transforms = DenseTransforms(self.features)
+        if len(self.dense_transforms):
+            self.register_forward_pre_hook(_apply_dense_transforms)
 
     # ----------------------------------------------------------------- helpers for models
     @staticmethod
@@ -414,6 +424,44 @@ class BaseModel(nn.Module):
         self.trainer = Trainer(self, optimizer, loss, metrics, lr=lr, clipnorm=clipnorm,
                                gauc_group=gauc_group, strategy=strategy)
 
+    def _dense_columns(self, x: Any) -> Dict[str, torch.Tensor]:
+        """The raw values of the dense features that declare a transform, validated."""
+        from ..inputs import Columns, RawColumns, _as_mapping, prepare_inputs
+        feats = [f for f in self.features if isinstance(f, DenseFeat) and f.transform]
+        if isinstance(x, Columns):
+            return {f.name: x[f.name] for f in feats}
+        data = x.data if isinstance(x, RawColumns) else _as_mapping(self.features, x)
+        return prepare_inputs(feats, data).tensors
+
+    def adapt(self, x: Any) -> "BaseModel":
+        """Fit the dense transforms (``DenseFeat(transform=...)``) on training inputs ``x``.
+
+        ``fit`` calls it on its training rows when the transforms were never adapted; call it
+        yourself before training from a batch source (Parquet, a generator) or to adapt on
+        other data. Adapting again replaces the statistics (the weights were trained on the
+        old ones).
+
+        Args:
+            x: in-memory inputs as for :meth:`predict` (only the transformed dense columns are
+                read).
+
+        Returns:
+            self.
+
+        Raises:
+            InputError: bad dense values (e.g. ``<= -1`` under ``log1p``).
+
+        Example:
+            >>> import ctrkit, numpy as np
+            >>> from ctrkit import DenseFeat, SparseFeat
+            >>> m = ctrkit.build("wdl", [SparseFeat("u", 3), DenseFeat("n", transform="normalize")])
+            >>> float(m.adapt({"u": [1, 2], "n": [1.0, 3.0]}).dense_transforms.by_index[0].mean)
+            2.0
+        """
+        if len(self.dense_transforms):
+            self.dense_transforms.adapt(self._dense_columns(x))
+        return self
+
     def fit(self, x=None, y=None, batch_size: Optional[int] = None, epochs: int = 1,
             verbose: int = 1, initial_epoch: int = 0, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, callbacks=None,
@@ -440,6 +488,8 @@ class BaseModel(nn.Module):
             InputError: bad data (nothing is trained then).
         """
         trainer = require_trainer(self)
+        if len(self.dense_transforms) and not self.dense_transforms.adapted:
+            self._adapt_on_training_rows(x, validation_split)
         with self._encoding(encoded) as encoded:
             if (isinstance(validation_data, (tuple, list)) and validation_data
                     and not is_batch_source(validation_data)):
@@ -452,6 +502,30 @@ class BaseModel(nn.Module):
                 sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
                 validation_steps=validation_steps, validation_freq=validation_freq)
 
+    def _check_dense(self, x: Any) -> None:
+        """Unadapted transforms are refused; in-memory raw dense values far outside the
+        training range are counted and reported (a DataRangeWarning)."""
+        if not len(self.dense_transforms):
+            return
+        if x is None or is_batch_source(x):
+            for t in self.dense_transforms.by_index:
+                if not bool(t.adapted):
+                    t.check(torch.zeros(0, 1))  # raises NotFittedError naming the feature
+            return
+        self.dense_transforms.check(self._dense_columns(x))
+
+    def _adapt_on_training_rows(self, x: Any, validation_split: Any) -> None:
+        if x is None or is_batch_source(x):
+            raise ConfigError(
+                "The model's dense transforms (DenseFeat(transform=...)) were never adapted, "
+                "and fit reads a batch source: call model.adapt(x_sample) with in-memory "
+                "training rows first (e.g. a large sample of the Parquet files as a DataFrame).")
+        cols = self._dense_columns(x)
+        n = len(next(iter(cols.values())))
+        split = float(validation_split or 0.0)
+        keep = int(n * (1.0 - split)) if 0.0 < split < 1.0 else n  # as the trainer holds out
+        self.dense_transforms.adapt({k: v[:keep] for k, v in cols.items()})
+
     def evaluate(self, x, y=None, batch_size: int = 256, sample_weight=None, verbose: int = 0,
                  callbacks=None, steps: Optional[int] = None,
                  encoded: Optional[bool] = None) -> Dict[str, float]:
@@ -459,6 +533,7 @@ class BaseModel(nn.Module):
         batch source with ``y=None``; ``steps`` batches of an iterable, default all;
         ``encoded`` as in :meth:`fit`)."""
         trainer = require_trainer(self)
+        self._check_dense(x)
         with self._encoding(encoded) as encoded:
             return trainer.evaluate(self.encode_inputs(x, encoded), y, batch_size=batch_size,
                                     sample_weight=sample_weight, verbose=verbose,
@@ -478,6 +553,7 @@ class BaseModel(nn.Module):
         check_verbose(verbose)
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        self._check_dense(x)
         with self._encoding(encoded) as encoded:
             data = self.input_source(x, steps=steps, encoded=encoded)
             try:
