@@ -40,8 +40,8 @@ class DenseTransform(nn.Module):
     Example:
         >>> t = DenseTransform(DenseFeat("price", 1, transform="log1p+normalize"))
         >>> t.adapt(torch.tensor([[0.0], [3.0], [15.0]]))
-        >>> [round(v, 4) for v in t(torch.tensor([[3.0]])).flatten().tolist()]
-        [0.1308]
+        >>> [round(v, 4) for v in t(torch.tensor([[3.0], [15.0]])).flatten().tolist()]
+        [0.0, 1.2247]
     """
 
     def __init__(self, feature: DenseFeat) -> None:

@@ -179,8 +179,10 @@ class BaseModel(nn.Module):
         # each forward starts with no auxiliary losses: they belong to ONE forward pass
         self.register_forward_pre_hook(_clear_auxiliary_losses)
         #: fitted dense transforms (``DenseFeat(transform=...)``), applied first in forward
-        self.dense_transforms = DenseTransforms(self.features)
-        if len(self.dense_transforms):
+        # (None without any: no empty module in summaries or state dicts)
+        transforms = DenseTransforms(self.features)
+        self.dense_transforms: Optional[DenseTransforms] = transforms if len(transforms) else None
+        if self.dense_transforms is not None:
             self.register_forward_pre_hook(_apply_dense_transforms)
 
     # ----------------------------------------------------------------- helpers for models
@@ -458,7 +460,7 @@ class BaseModel(nn.Module):
             >>> float(m.adapt({"u": [1, 2], "n": [1.0, 3.0]}).dense_transforms.by_index[0].mean)
             2.0
         """
-        if len(self.dense_transforms):
+        if self.dense_transforms is not None:
             self.dense_transforms.adapt(self._dense_columns(x))
         return self
 
@@ -488,7 +490,7 @@ class BaseModel(nn.Module):
             InputError: bad data (nothing is trained then).
         """
         trainer = require_trainer(self)
-        if len(self.dense_transforms) and not self.dense_transforms.adapted:
+        if self.dense_transforms is not None and not self.dense_transforms.adapted:
             self._adapt_on_training_rows(x, validation_split)
         with self._encoding(encoded) as encoded:
             if (isinstance(validation_data, (tuple, list)) and validation_data
@@ -505,7 +507,7 @@ class BaseModel(nn.Module):
     def _check_dense(self, x: Any) -> None:
         """Unadapted transforms are refused; in-memory raw dense values far outside the
         training range are counted and reported (a DataRangeWarning)."""
-        if not len(self.dense_transforms):
+        if self.dense_transforms is None:
             return
         if x is None or is_batch_source(x):
             for t in self.dense_transforms.by_index:
