@@ -266,6 +266,12 @@ def test_transform_is_inside_the_forward_and_travels_with_save_and_export(tmp_pa
     names = ctrkit.get_feature_names(model.features)
     got = served(*[raw[n] for n in names]).detach().numpy().ravel()
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra: pip install 'ctrkit[onnx]'")
+    model.export(tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    got = session.run(None, {i.name: raw[n].numpy()
+                             for i, n in zip(session.get_inputs(), names)})[0].ravel()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
 def test_values_far_outside_the_training_range_are_counted_and_reported():
