@@ -15,7 +15,7 @@ that is not such plain data, so loading a file from someone else cannot run code
 the file) holds ``ctrkit-sha256:`` and the SHA-256 of every byte before it, so a damaged
 byte anywhere (zip headers, the pickled metadata, a weights or encoder tensor, the directory,
 the digest itself) makes :func:`load_plain` raise :class:`SerializationError`, naming the
-damaged member where the zip CRCs can tell. A file from before sealing (ctrkit < 0.3) still
+damaged member where the zip CRCs can tell. A file written before files were sealed still
 loads, with a warning that it cannot be verified. The model is
 rebuilt through the model registry from its name, hyperparameters and feature declarations,
 then its weights (and buffers such as Dice's running statistics) are loaded strictly.
@@ -326,7 +326,7 @@ def load_plain(path: PathLike, expected_format: str,
 
 
 def _ctrkit_version() -> str:
-    from . import __version__
+    from .version import __version__
     return __version__
 
 
@@ -532,7 +532,7 @@ def load_model(path: PathLike, device: Any = None) -> Any:
         warnings.warn(f"'{path}' was saved on {hparams['device']}; CUDA is not available, so the "
                       f"model is loaded on the CPU.", stacklevel=2)
         hparams["device"] = "cpu"
-    from . import build
+    from .factory import build
     try:
         features = [feature_from_dict(d) for d in feature_dicts]
         model = build(name, features, **hparams)

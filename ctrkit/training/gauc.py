@@ -113,6 +113,36 @@ def gauc(y_true: Any, y_pred: Any, groups: Any, weights: str = "impressions",
     if weights not in GROUP_WEIGHTINGS:
         raise ConfigError(f"gauc: weights must be one of {list(GROUP_WEIGHTINGS)}, got "
                           f"{weights!r}.")
+    y, s, g, w = _checked_columns(y_true, y_pred, groups, sample_weight)
+    n = len(y)
+    order, group_start, wins, pos_g, neg_g = _group_pair_counts(y == 1, s, g, w)
+    used = (pos_g > 0) & (neg_g > 0)
+    n_groups = len(group_start)
+    n_used = int(used.sum())
+    if n_used == 0:
+        raise InputError(
+            f"gauc: every one of the {n_groups} group(s) has labels of one class only, so no "
+            f"group has an AUC and GAUC is undefined. Evaluate on more rows per group (e.g. a "
+            f"larger validation set) or use the plain 'auc' metric.")
+    auc_g = wins[used] / (pos_g[used] * neg_g[used])
+    if weights == "impressions":
+        weight_g = (pos_g + neg_g)[used]
+    elif weights == "clicks":
+        weight_g = pos_g[used]
+    else:
+        weight_g = np.ones(n_used)
+    value = float(np.dot(weight_g, auc_g) / weight_g.sum())
+    if not return_details:
+        return value
+    sizes = np.diff(np.append(group_start, n))
+    return GAUCResult(value=value, n_groups=n_groups, n_groups_used=n_used,
+                      n_groups_skipped=n_groups - n_used,
+                      n_rows_skipped=int(sizes[~used].sum()),
+                      groups=g[order[group_start[used]]], group_auc=auc_g, group_weight=weight_g)
+
+
+def _checked_columns(y_true: Any, y_pred: Any, groups: Any, sample_weight: Any):
+    """(labels, scores, groups, float64 weights or None) as 1-D arrays, validated."""
     y = _column("y_true", y_true)
     s = _column("y_pred", y_pred)
     g = _column("groups", groups)
@@ -133,15 +163,25 @@ def gauc(y_true: Any, y_pred: Any, groups: Any, weights: str = "impressions",
     if not np.isfinite(s).all():
         r = int(np.argmax(~np.isfinite(s)))
         raise InputError(f"gauc: y_pred has the non-finite score {s[r]} at row {r}.")
-    pos = (y == 1)
     if sample_weight is None:
-        w = None
-    else:
-        w = _column("sample_weight", sample_weight).astype(np.float64)
-        if len(w) != n:
-            raise InputError(f"gauc: sample_weight has {len(w)} entries but there are {n} rows.")
-        if not np.isfinite(w).all() or (w < 0).any():
-            raise InputError("gauc: sample_weight must be finite and >= 0.")
+        return y, s, g, None
+    w = _column("sample_weight", sample_weight).astype(np.float64)
+    if len(w) != n:
+        raise InputError(f"gauc: sample_weight has {len(w)} entries but there are {n} rows.")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise InputError("gauc: sample_weight must be finite and >= 0.")
+    return y, s, g, w
+
+
+def _group_pair_counts(pos: np.ndarray, s: np.ndarray, g: np.ndarray,
+                       w: Optional[np.ndarray]):
+    """Per group, the (weighted) count of correctly ordered (positive, negative) pairs, ties
+    counting one half, and the group's positive and negative weight.
+
+    Returns (row order sorted by (group, score), each group's first position in that order,
+    wins, positives, negatives) with one entry per group.
+    """
+    n = len(pos)
     # One sort by (group, score). A single int64 key ``group code * n + score rank`` sorts
     # several times faster than np.lexsort; tied scores stay adjacent within a group.
     codes = _group_codes(g, n)
@@ -174,29 +214,7 @@ def gauc(y_true: Any, y_pred: Any, groups: Any, weights: str = "impressions",
     wins = np.add.reduceat(pairs_b, first_of_group)
     pos_g = np.add.reduceat(pos_b, first_of_group)
     neg_g = np.add.reduceat(neg_b, first_of_group)
-    used = (pos_g > 0) & (neg_g > 0)
-    n_groups = len(group_start)
-    n_used = int(used.sum())
-    if n_used == 0:
-        raise InputError(
-            f"gauc: every one of the {n_groups} group(s) has labels of one class only, so no "
-            f"group has an AUC and GAUC is undefined. Evaluate on more rows per group (e.g. a "
-            f"larger validation set) or use the plain 'auc' metric.")
-    auc_g = wins[used] / (pos_g[used] * neg_g[used])
-    if weights == "impressions":
-        weight_g = (pos_g + neg_g)[used]
-    elif weights == "clicks":
-        weight_g = pos_g[used]
-    else:
-        weight_g = np.ones(n_used)
-    value = float(np.dot(weight_g, auc_g) / weight_g.sum())
-    if not return_details:
-        return value
-    sizes = np.diff(np.append(group_start, n))
-    return GAUCResult(value=value, n_groups=n_groups, n_groups_used=n_used,
-                      n_groups_skipped=n_groups - n_used,
-                      n_rows_skipped=int(sizes[~used].sum()),
-                      groups=g[order[group_start[used]]], group_auc=auc_g, group_weight=weight_g)
+    return order, group_start, wins, pos_g, neg_g
 
 
 def GAUC(group: Optional[str] = None, weights: str = "impressions", name: str = "gauc"

@@ -1,0 +1,79 @@
+"""Build a registered model by name, and list the names (``ctrkit.build``, ``ctrkit.list_models``).
+
+The models register themselves when ``ctrkit`` is imported (``ctrkit/models/__init__.py``); this
+module only looks names up in :data:`ctrkit.registry.MODELS`, so it imports no model.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence
+
+from .errors import ConfigError
+from .registry import MODELS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models.base import BaseModel
+
+
+def list_models(pattern: Optional[str] = None) -> List[str]:
+    """Registered model names, sorted (optionally filtered by a shell pattern like ``'d*'``).
+
+    Example:
+        >>> import ctrkit
+        >>> "din" in ctrkit.list_models()
+        True
+        >>> all(name.startswith("d") for name in ctrkit.list_models("d*"))
+        True
+    """
+    return MODELS.list(pattern)
+
+
+def build(name: str, features: Sequence[Any], **hparams: Any) -> "BaseModel":
+    """Build a registered model: ``ctrkit.build("din", features, att_weight_normalization=True)``.
+
+    Args:
+        name: a registered model name (``ctrkit.list_models()``), any case.
+        features: the feature declarations.
+        **hparams: the model's hyperparameters (DeepCTR-Torch's names).
+
+    Returns:
+        The model, not yet compiled.
+
+    Raises:
+        UnknownNameError: ``name`` is not registered (names the closest and lists all).
+        ConfigError: an unknown hyperparameter or an invalid declaration.
+
+    Example:
+        >>> import ctrkit
+        >>> from ctrkit import SparseFeat, VarLenSparseFeat
+        >>> features = [SparseFeat("item", 10, embedding_dim=4),
+        ...             VarLenSparseFeat(SparseFeat("hist_item", 10, embedding_dim=4), 5)]
+        >>> type(ctrkit.build("din", features, att_weight_normalization=True)).__name__
+        'DIN'
+        >>> ctrkit.build("din", features, att_hiden_size=(8,))
+        Traceback (most recent call last):
+        ...
+        ctrkit.errors.ConfigError: Model 'din' got unknown hyperparameter(s) 'att_hiden_size' (did you mean 'att_hidden_size'?). It accepts: [...].
+    """
+    cls = MODELS.get(name)
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):  # pragma: no cover
+        sig = None
+    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        accepted = [p for p in list(sig.parameters)[2:]]
+        unknown = sorted(set(hparams) - set(accepted))
+        if unknown:
+            hints = {u: difflib.get_close_matches(u, accepted, n=1) for u in unknown}
+            hint = "; ".join(f"'{u}' (did you mean '{h[0]}'?)" if h else f"'{u}'"
+                             for u, h in hints.items())
+            raise ConfigError(f"Model '{name}' got unknown hyperparameter(s) {hint}. "
+                                     f"It accepts: {accepted}.")
+    model = cls(features, **hparams)
+    model.registered_name = name.lower()
+    return model
+
+
+
+__all__ = ["build", "list_models"]
