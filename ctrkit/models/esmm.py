@@ -1,0 +1,90 @@
+"""ESMM (Ma et al., SIGIR 2018): pCTCVR = pCTR x pCVR over the entire impression space."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from ..features import Feature
+from ..registry import MODELS
+from .multitask_base import MultiTaskModel, gate, positive
+
+
+@MODELS.register("esmm")
+class ESMM(MultiTaskModel):
+    """Entire Space Multi-task Model: a CTR tower and a CVR tower on the shared input; the
+    model's two outputs are ``pCTR`` and ``pCTCVR = pCTR * pCVR``, trained on the click label
+    and the click-and-convert label of every impression (the paper's setup). pCVR itself is the
+    sigmoid of the second column of :meth:`ctr_cvr_logits`.
+
+    The second output's logit is ``logit(pCTR * pCVR)``, computed in log space, so its
+    sigmoid equals the product (to float rounding) and binary cross-entropy on logits
+    stays stable. The towers carry their own output biases (the head adds none).
+
+    Args:
+        dnn_feature_columns: the feature declarations.
+        tower_dnn_hidden_units: each tower's MLP (DeepCTR-Torch's (256, 128)).
+        l2_reg_linear, l2_reg_embedding, l2_reg_dnn, init_std, seed, dnn_dropout,
+            dnn_activation, dnn_use_bn, task_types, task_names, device, gpus: DeepCTR-Torch's
+            (``init_std=None``: ctrkit's initialisation scheme, see ``init``).
+        history_feature_list, att_hidden_size, att_activation, att_weight_normalization:
+            pool the named candidates' behaviour sequences with DIN's attention.
+        init, embedding_regularizer: as :class:`~ctrkit.models.base.BaseModel`.
+
+    Raises:
+        ConfigError: not exactly two tasks, or a task that is not binary.
+
+    Example:
+        >>> import ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("esmm", [SparseFeat("user", 10, 4)], tower_dnn_hidden_units=(8,))
+        >>> model.task_names
+        ('ctr', 'ctcvr')
+    """
+
+    def __init__(self, dnn_feature_columns: Sequence[Feature],
+                 tower_dnn_hidden_units: Sequence[int] = (256, 128),
+                 l2_reg_linear: float = 1e-5, l2_reg_embedding: float = 1e-5,
+                 l2_reg_dnn: float = 0.0, init_std: Optional[float] = None,
+                 seed: Optional[int] = 1024, dnn_dropout: float = 0.0,
+                 dnn_activation: Union[str, type] = "relu", dnn_use_bn: bool = False,
+                 task_types: Sequence[str] = ("binary", "binary"),
+                 task_names: Sequence[str] = ("ctr", "ctcvr"), device: Any = "cpu",
+                 gpus: Any = None, history_feature_list: Optional[Sequence[str]] = None,
+                 att_hidden_size: Sequence[int] = (64, 16),
+                 att_activation: Union[str, type] = "dice",
+                 att_weight_normalization: bool = False, init: Any = "ctrkit",
+                 embedding_regularizer: Any = "l2") -> None:
+        super().__init__(
+            dnn_feature_columns, task_types=task_types, task_names=task_names,
+            history_feature_list=history_feature_list, att_hidden_size=att_hidden_size,
+            att_activation=att_activation, att_weight_normalization=att_weight_normalization,
+            dnn_activation=dnn_activation, dnn_dropout=dnn_dropout, dnn_use_bn=dnn_use_bn,
+            l2_reg_dnn=l2_reg_dnn, l2_reg_linear=l2_reg_linear,
+            l2_reg_embedding=l2_reg_embedding, init_std=init_std, seed=seed, device=device,
+            gpus=gpus, init=init, embedding_regularizer=embedding_regularizer)
+        from ..errors import ConfigError
+        if len(self.task_names) != 2 or set(self.task_types) != {"binary"}:
+            raise ConfigError(f"ESMM has exactly two binary tasks (pCTR, then pCTCVR), got "
+                              f"task_names={tuple(task_names)!r}, "
+                              f"task_types={tuple(self.task_types)!r}.")
+        self.set_tasks(self.task_names, self.task_types, use_bias=False)
+        self.towers(self.input_dim, tower_dnn_hidden_units)
+        self.tower_bias = nn.Parameter(torch.zeros(2))
+
+    def ctr_cvr_logits(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, 2): the CTR tower's and the CVR tower's logits."""
+        x = self.shared_input(batch)
+        return self.tower_logits([x, x]) + self.tower_bias
+
+    def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """``batch`` of B rows -> logits (B, 2): pCTR's and pCTCVR's."""
+        z = self.ctr_cvr_logits(batch)
+        # log(pCTR * pCVR) < 0, kept off 0 where both sigmoids round to 1 (logit finite)
+        log_ctcvr = torch.nn.functional.logsigmoid(z).sum(dim=-1).clamp(max=-1e-30)
+        ctcvr_logit = log_ctcvr - torch.log(-torch.expm1(log_ctcvr))
+        return self.head(torch.stack([z[:, 0], ctcvr_logit], dim=-1))
+
+
+__all__ = ["ESMM"]
