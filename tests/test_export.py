@@ -56,7 +56,7 @@ def test_example_inputs_cover_empty_and_full_histories():
 
 
 @pytest.mark.parametrize("name, hparams", [
-    *[(n, {}) for n in ctrkit.list_models()],
+    *[(n, {}) for n in ctrkit.list_models(multitask=False)],
     ("din", {"att_weight_normalization": True}),
     ("din", {"fused_attention": False, "dnn_use_bn": True}),
 ])

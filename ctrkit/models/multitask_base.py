@@ -39,6 +39,9 @@ class MultiTaskModel(BaseModel):
         gpus: must be None.
     """
 
+    #: several outputs by construction (``ctrkit.list_models(multitask=True)``).
+    multi_output = True
+
     def __init__(self, dnn_feature_columns: Sequence[Feature], *, task_types: Any,
                  task_names: Sequence[str], history_feature_list: Optional[Sequence[str]],
                  att_hidden_size: Sequence[int], att_activation: Union[str, type],
