@@ -1,6 +1,7 @@
 """Built-in data sets: a synthetic behaviour generator (the default) and MovieLens-100K."""
 from .movielens import load_movielens_100k, movielens_ctr, movielens_path
+from .multitask import make_multitask_synthetic
 from .synthetic import make_synthetic, synthetic_click_probability
 
-__all__ = ["make_synthetic", "synthetic_click_probability", "load_movielens_100k",
+__all__ = ["make_synthetic", "make_multitask_synthetic", "synthetic_click_probability", "load_movielens_100k",
            "movielens_ctr", "movielens_path"]
