@@ -23,11 +23,15 @@ class MMOE(MultiTaskModel):
         expert_dnn_hidden_units: each expert's MLP.
         gate_dnn_hidden_units: each gate's MLP before its linear softmax layer (() for none).
         tower_dnn_hidden_units: each task's tower MLP (then a linear logit).
-        l2_reg_linear, l2_reg_embedding, l2_reg_dnn, init_std, seed, dnn_dropout,
-            dnn_activation, dnn_use_bn, task_types, task_names, device, gpus: DeepCTR-Torch's
-            (``init_std=None``: ctrkit's initialisation scheme, see ``init``).
-        history_feature_list, att_hidden_size, att_activation, att_weight_normalization:
-            pool the named candidates' behaviour sequences with DIN's attention.
+        task_names: two or more task names (DeepCTR-Torch's default ``('ctr', 'ctcvr')``).
+        task_types: ``'binary'``/``'regression'`` per task.
+        dnn_activation: every MLP's activation (experts, gates, bottom, towers).
+        dnn_dropout, dnn_use_bn, l2_reg_dnn: every MLP's dropout, batch norm, L2 strength.
+        l2_reg_linear: accepted for DeepCTR-Torch compatibility, unused (no linear part).
+        l2_reg_embedding, init_std, seed, device, gpus: as DeepCTR-Torch's (init_std=None:
+            ctrkit's initialisation scheme, see ``init``).
+        history_feature_list: candidates whose behaviour sequences DIN's attention pools.
+        att_hidden_size, att_activation, att_weight_normalization: DIN's attention unit.
         init, embedding_regularizer: as :class:`~ctrkit.models.base.BaseModel`.
 
     Raises:
