@@ -8,7 +8,7 @@ from torch import nn
 
 from ..features import Feature
 from ..registry import MODELS
-from .multitask_base import MultiTaskModel, gate, positive
+from .multitask_base import MultiTaskModel, common_args, gate, positive
 
 
 @MODELS.register("esmm")
@@ -26,15 +26,9 @@ class ESMM(MultiTaskModel):
         dnn_feature_columns: the feature declarations.
         tower_dnn_hidden_units: each tower's MLP (DeepCTR-Torch's (256, 128)).
         task_names: two or more task names (DeepCTR-Torch's default ``('ctr', 'ctcvr')``).
-        task_types: ``'binary'``/``'regression'`` per task.
-        dnn_activation: every MLP's activation (experts, gates, bottom, towers).
-        dnn_dropout, dnn_use_bn, l2_reg_dnn: every MLP's dropout, batch norm, L2 strength.
-        l2_reg_linear: accepted for DeepCTR-Torch compatibility, unused (no linear part).
-        l2_reg_embedding, init_std, seed, device, gpus: as DeepCTR-Torch's (init_std=None:
-            ctrkit's initialisation scheme, see ``init``).
-        history_feature_list: candidates whose behaviour sequences DIN's attention pools.
-        att_hidden_size, att_activation, att_weight_normalization: DIN's attention unit.
-        init, embedding_regularizer: as :class:`~ctrkit.models.base.BaseModel`.
+            The other arguments (``task_types``, ``dnn_*``, ``l2_reg_*``, ``init_std``,
+            ``history_feature_list``, ``att_*``, ...) are
+            :class:`~ctrkit.models.multitask_base.MultiTaskModel`'s.
 
     Raises:
         ConfigError: not exactly two tasks, or a task that is not binary.
@@ -60,14 +54,7 @@ class ESMM(MultiTaskModel):
                  att_activation: Union[str, type] = "dice",
                  att_weight_normalization: bool = False, init: Any = "ctrkit",
                  embedding_regularizer: Any = "l2") -> None:
-        super().__init__(
-            dnn_feature_columns, task_types=task_types, task_names=task_names,
-            history_feature_list=history_feature_list, att_hidden_size=att_hidden_size,
-            att_activation=att_activation, att_weight_normalization=att_weight_normalization,
-            dnn_activation=dnn_activation, dnn_dropout=dnn_dropout, dnn_use_bn=dnn_use_bn,
-            l2_reg_dnn=l2_reg_dnn, l2_reg_linear=l2_reg_linear,
-            l2_reg_embedding=l2_reg_embedding, init_std=init_std, seed=seed, device=device,
-            gpus=gpus, init=init, embedding_regularizer=embedding_regularizer)
+        super().__init__(dnn_feature_columns, **common_args(locals()))
         from ..errors import ConfigError
         if len(self.task_names) != 2 or set(self.task_types) != {"binary"}:
             raise ConfigError(f"ESMM has exactly two binary tasks (pCTR, then pCTCVR), got "

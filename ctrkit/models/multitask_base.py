@@ -137,6 +137,18 @@ def gate(model: MultiTaskModel, input_dim: int, units: Sequence[int], experts: i
                          nn.Softmax(dim=-1))
 
 
+#: the constructor arguments every multi-task model hands to :class:`MultiTaskModel`
+COMMON_ARGS = ("task_types", "task_names", "history_feature_list", "att_hidden_size",
+               "att_activation", "att_weight_normalization", "dnn_activation", "dnn_dropout",
+               "dnn_use_bn", "l2_reg_dnn", "l2_reg_linear", "l2_reg_embedding", "init_std",
+               "seed", "device", "gpus", "init", "embedding_regularizer")
+
+
+def common_args(values: Dict[str, Any]) -> Dict[str, Any]:
+    """The :data:`COMMON_ARGS` of a model's ``__init__`` arguments (its ``locals()``)."""
+    return {k: values[k] for k in COMMON_ARGS}
+
+
 def positive(name: str, value: Any) -> int:
     if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}.")

@@ -9,7 +9,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..features import Feature
 from ..registry import MODELS
-from .multitask_base import MultiTaskModel, gate, positive
+from .multitask_base import MultiTaskModel, common_args, gate, positive
 
 
 @MODELS.register("ple")
@@ -32,15 +32,9 @@ class PLE(MultiTaskModel):
         gate_dnn_hidden_units: each gate's MLP before its linear softmax layer (() for none).
         tower_dnn_hidden_units: each task's tower MLP (then a linear logit).
         task_names: two or more task names (DeepCTR-Torch's default ``('ctr', 'ctcvr')``).
-        task_types: ``'binary'``/``'regression'`` per task.
-        dnn_activation: every MLP's activation (experts, gates, bottom, towers).
-        dnn_dropout, dnn_use_bn, l2_reg_dnn: every MLP's dropout, batch norm, L2 strength.
-        l2_reg_linear: accepted for DeepCTR-Torch compatibility, unused (no linear part).
-        l2_reg_embedding, init_std, seed, device, gpus: as DeepCTR-Torch's (init_std=None:
-            ctrkit's initialisation scheme, see ``init``).
-        history_feature_list: candidates whose behaviour sequences DIN's attention pools.
-        att_hidden_size, att_activation, att_weight_normalization: DIN's attention unit.
-        init, embedding_regularizer: as :class:`~ctrkit.models.base.BaseModel`.
+            The other arguments (``task_types``, ``dnn_*``, ``l2_reg_*``, ``init_std``,
+            ``history_feature_list``, ``att_*``, ...) are
+            :class:`~ctrkit.models.multitask_base.MultiTaskModel`'s.
 
     Raises:
         ConfigError: a count below 1, empty ``expert_dnn_hidden_units``.
@@ -70,14 +64,7 @@ class PLE(MultiTaskModel):
                  att_activation: Union[str, type] = "dice",
                  att_weight_normalization: bool = False, init: Any = "ctrkit",
                  embedding_regularizer: Any = "l2") -> None:
-        super().__init__(
-            dnn_feature_columns, task_types=task_types, task_names=task_names,
-            history_feature_list=history_feature_list, att_hidden_size=att_hidden_size,
-            att_activation=att_activation, att_weight_normalization=att_weight_normalization,
-            dnn_activation=dnn_activation, dnn_dropout=dnn_dropout, dnn_use_bn=dnn_use_bn,
-            l2_reg_dnn=l2_reg_dnn, l2_reg_linear=l2_reg_linear,
-            l2_reg_embedding=l2_reg_embedding, init_std=init_std, seed=seed, device=device,
-            gpus=gpus, init=init, embedding_regularizer=embedding_regularizer)
+        super().__init__(dnn_feature_columns, **common_args(locals()))
         self.shared_expert_num = positive("shared_expert_num", shared_expert_num)
         self.specific_expert_num = positive("specific_expert_num", specific_expert_num)
         self.num_levels = positive("num_levels", num_levels)
