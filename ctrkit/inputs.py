@@ -606,7 +606,12 @@ def _check_length_range(f: VarLenSparseFeat, arr: np.ndarray) -> None:
 
 
 def prepare_target(y: Any, n: int, task: str, *, name: str = "y") -> torch.Tensor:
-    """Labels as a float32 (n,) tensor; binary labels must be 0 or 1."""
+    """Labels as a float32 (n,) tensor; binary labels must be 0 or 1. For a multi-task
+    model (``task`` a :class:`ctrkit.tasks.Tasks`): (n, T), see
+    :func:`ctrkit.tasks.prepare_targets`."""
+    if not isinstance(task, str):
+        from .tasks import prepare_targets
+        return prepare_targets(y, n, task, name=name)
     if y is None:
         raise InputError(f"{name} is None; pass one label per row.")
     arr = _to_numpy(y, name)

@@ -103,6 +103,9 @@ class BaseModel(nn.Module):
 
     #: the registered name (set by ``ctrkit.build``/``register_model``).
     registered_name: Optional[str] = None
+    #: a multi-task model's task names and types (set by :meth:`set_tasks`); None: one output.
+    task_names: Optional[tuple] = None
+    task_types: Optional[tuple] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -184,6 +187,30 @@ class BaseModel(nn.Module):
         self.dense_transforms: Optional[DenseTransforms] = transforms if len(transforms) else None
         if self.dense_transforms is not None:
             self.register_forward_pre_hook(_apply_dense_transforms)
+
+    def set_tasks(self, task_names: Sequence[str], task_types: Any = "binary",
+                  use_bias: bool = True) -> None:
+        """Make this model a multi-task model: ``forward`` then returns (B, T) logits, one
+        column per task in ``task_names`` order, and ``self.head`` is a
+        :class:`~ctrkit.tasks.MultiTaskHead` (a bias and output transform per task).
+
+        Call it in ``__init__`` after ``super().__init__``. ``self.task`` becomes a
+        :class:`~ctrkit.tasks.Tasks`; ``compile``/``fit``/``evaluate``/``predict`` then take
+        and report every task (see docs/training.md).
+
+        Args:
+            task_names: two or more distinct names, e.g. ``("ctr", "cvr")``.
+            task_types: ``'binary'``/``'regression'`` per task, or one for all.
+            use_bias: learn a bias per task on its logit.
+
+        Raises:
+            ConfigError: bad names or types (see :class:`~ctrkit.tasks.Tasks`).
+        """
+        from ..tasks import MultiTaskHead, Tasks
+        tasks = Tasks(task_names, task_types)
+        self.task = tasks
+        self.task_names, self.task_types = tasks.names, tasks.types
+        self.head = MultiTaskHead(tasks, use_bias)
 
     # ----------------------------------------------------------------- helpers for models
     @staticmethod
@@ -404,7 +431,8 @@ class BaseModel(nn.Module):
     def compile(self, optimizer: Any = "adam", loss: Any = "binary_crossentropy",
                 metrics: Optional[Sequence[Any]] = None, lr: Optional[float] = None,
                 clipnorm: Optional[float] = None, gauc_group: Optional[str] = None,
-                strategy: Optional[str] = None, learning_rate: Optional[float] = None) -> None:
+                strategy: Optional[str] = None, learning_rate: Optional[float] = None,
+                loss_weights: Any = None) -> None:
         """Choose optimizer, loss and metrics (names or objects). See :class:`Trainer`.
 
         ``learning_rate`` is Keras's name for ``lr`` (give one of them). Metric and loss names
@@ -413,14 +441,29 @@ class BaseModel(nn.Module):
         name it was given. ``strategy=None`` trains data-parallel when the script is launched
         with torchrun (``'ddp'`` demands it); see :mod:`ctrkit.training.distributed`.
 
+        A multi-task model (``model.task_names``) takes ``loss``, ``loss_weights`` and
+        ``metrics`` as one value for all tasks, a dict keyed by task name, or a list in task
+        order (see :class:`~ctrkit.training.multitask.MultiTaskTrainer`).
+
         Raises:
-            ConfigError: ``lr`` and ``learning_rate`` both given with different values.
+            ConfigError: ``lr`` and ``learning_rate`` both given with different values;
+                ``loss_weights`` for a model with one output.
         """
         if learning_rate is not None:
             if lr is not None and float(lr) != float(learning_rate):
                 raise ConfigError(f"compile got lr={lr!r} and learning_rate={learning_rate!r}; "
                                   f"they are the same setting, pass only one.")
             lr = learning_rate
+        if self.task_names is not None:
+            from ..training.multitask import MultiTaskTrainer
+            self.trainer = MultiTaskTrainer(self, optimizer, loss, metrics, lr=lr,
+                                            clipnorm=clipnorm, gauc_group=gauc_group,
+                                            strategy=strategy, loss_weights=loss_weights)
+            return
+        if loss_weights is not None:
+            raise ConfigError(f"loss_weights={loss_weights!r} weighs the tasks of a "
+                              f"multi-task model, but this model has one output; drop it "
+                              f"(or build the model with task_names=...).")
         if self.task == "regression" and loss == "binary_crossentropy":
             loss = "mse"
         self.trainer = Trainer(self, optimizer, loss, metrics, lr=lr, clipnorm=clipnorm,
@@ -543,7 +586,7 @@ class BaseModel(nn.Module):
 
     def predict(self, x, batch_size: int = 256, callbacks=None,
                 steps: Optional[int] = None, encoded: Optional[bool] = None,
-                verbose: int = 0) -> np.ndarray:
+                verbose: int = 0, as_dict: bool = False) -> Any:
         """Predictions as a float64 numpy array of shape (N, 1), as DeepCTR returns them
         (probabilities for ``task='binary'``). Runs in eval mode without autograd.
 
@@ -551,8 +594,17 @@ class BaseModel(nn.Module):
         ``x_batch`` or ``(x_batch, ...)``); rows come back in the order it yields them.
         ``encoded`` as in :meth:`fit`: by default raw values when the model carries
         vocabularies, ids otherwise. ``verbose`` (Keras's argument, 0, 1 or 2) is checked,
-        but predict prints nothing at any verbosity."""
+        but predict prints nothing at any verbosity.
+
+        A multi-task model returns (N, T) in ``model.task_names`` order (DeepCTR-Torch's
+        form); ``as_dict=True`` returns ``{task: (N,) array}`` instead.
+
+        Raises:
+            ConfigError: ``as_dict=True`` for a model with one output."""
         check_verbose(verbose)
+        if as_dict and self.task_names is None:
+            raise ConfigError("predict(as_dict=True) returns one array per task of a "
+                              "multi-task model; this model has one output.")
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self._check_dense(x)
@@ -566,6 +618,10 @@ class BaseModel(nn.Module):
                 cbs.on_predict_end()
             finally:
                 data.close()
+        if self.task_names is not None:
+            from ..tasks import as_task_dict
+            pred = self.head.output(logits.double()).numpy()
+            return as_task_dict(pred, self.task) if as_dict else pred
         return self.head.output(logits.double()).numpy().reshape(-1, 1)
 
     def input_source(self, x, steps: Optional[int] = None, encoded: Optional[bool] = None):

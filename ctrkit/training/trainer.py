@@ -74,16 +74,11 @@ class Trainer:
         self.model = model
         self.strategy = distributed.check_strategy(strategy)
         self.loss: Loss = get_loss(loss, model.task)
-        self.metrics: List[Metric] = get_metrics(metrics)
-        if gauc_group is not None:
-            self.metrics = [m if not m.needs_groups or m.group else
-                            dataclasses.replace(m, group=gauc_group) for m in self.metrics]
-        for m in self.metrics:
-            if m.needs_groups and not m.group:
-                raise ConfigError(
-                    f"Metric '{m.name}' needs a group per row (e.g. the user) but none was "
-                    f"named; pass compile(..., gauc_group='user') or a metric object such as "
-                    f"GAUC(group='user').")
+        self.metrics: List[Metric] = grouped_metrics(get_metrics(metrics), gauc_group)
+        self._optimizer(optimizer, lr, clipnorm)
+
+    def _optimizer(self, optimizer, lr: Optional[float], clipnorm: Optional[float]) -> None:
+        model = self.model
         if clipnorm is not None and not float(clipnorm) > 0:
             raise ConfigError(f"clipnorm must be > 0, got {clipnorm!r}.")
         self.clipnorm = None if clipnorm is None else float(clipnorm)
@@ -408,6 +403,24 @@ class Trainer:
         return logs
 
 
+def grouped_metrics(metrics: List[Metric], gauc_group: Optional[str]) -> List[Metric]:
+    """``metrics`` with ``gauc_group`` as the group of every group metric that names none.
+
+    Raises:
+        ConfigError: a group metric (GAUC) is left without a group.
+    """
+    if gauc_group is not None:
+        metrics = [m if not m.needs_groups or m.group else
+                   dataclasses.replace(m, group=gauc_group) for m in metrics]
+    for m in metrics:
+        if m.needs_groups and not m.group:
+            raise ConfigError(
+                f"Metric '{m.name}' needs a group per row (e.g. the user) but none was "
+                f"named; pass compile(..., gauc_group='user') or a metric object such as "
+                f"GAUC(group='user').")
+    return metrics
+
+
 def check_logits(model, logits: torch.Tensor, rows: int) -> torch.Tensor:
     """``logits`` if it holds one logit per row, shape ``(rows,)``.
 
@@ -415,6 +428,15 @@ def check_logits(model, logits: torch.Tensor, rows: int) -> torch.Tensor:
         ConfigError: any other shape; (B, 1) in particular, which a loss would broadcast
             against (B,) labels to (B, B), a wrong result without an error.
     """
+    tasks = getattr(model, "task", None)
+    if not isinstance(tasks, str) and tasks is not None:  # a multi-task model: (rows, T)
+        if logits.shape != (rows, len(tasks)):
+            raise ConfigError(
+                f"{type(model).__name__}.forward returned logits of shape "
+                f"{tuple(logits.shape)} for a batch of {rows} rows; a model with tasks "
+                f"{list(tasks.names)} returns one logit per row and task, shape "
+                f"({rows}, {len(tasks)}), in task order.")
+        return logits
     if logits.shape != (rows,):
         raise ConfigError(
             f"{type(model).__name__}.forward returned logits of shape {tuple(logits.shape)} for "
