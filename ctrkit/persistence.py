@@ -1,14 +1,25 @@
-"""One-file save and safe load of a model, and the atomic, code-free file I/O behind them.
+"""One-file save and safe, verified load of a model, and the atomic, code-free file I/O behind them.
 
-A saved model is one file written with ``torch.save`` that holds only plain containers
-(dict, list, tuple, str, int, float, bool, None) and tensors::
+A saved model (``.ctrkit``, layout version 2) is a zip archive (stored, not compressed) of four
+members, each written with ``torch.save`` and holding only plain containers (dict, list, tuple,
+str, int, float, bool, None) and tensors::
 
-    {"format": "ctrkit-model", "format_version": 1, "ctrkit_version": "0.1.0",
-     "torch_version": "...", "model": "din", "hparams": {...}, "features": [...],
-     "encoders": {feature: {"type": ..., "state": ...}}, "state_dict": {...},
-     "rng_state": ByteTensor}
+    ctrkit-model/metadata.pt   {"format": "ctrkit-model", "format_version": 2, "ctrkit_version",
+                                "torch_version", "model": "din", "hparams", "features",
+                                "max_oov_fraction"}
+    ctrkit-model/encoders.pt   {"encoders": {feature: {"type": ..., "state": ...}}}
+    ctrkit-model/weights.pt    {"state_dict": {...}, "rng_state": ByteTensor}
+    ctrkit-model/MANIFEST.json {"format", "format_version", "members": {name: {"sha256", "size"}}}
 
-It is read back with ``torch.load(..., weights_only=True)``, which refuses any pickled object
+and the zip comment seals the whole archive: ``ctrkit-sha256:<hex>``, the SHA-256 of every
+byte before the comment. ``load`` checks the manifest, each member's zip CRC and SHA-256, the
+set of members, and then the seal (which covers the zip local headers and central directory
+too), and raises :class:`~ctrkit.errors.SerializationError` naming the damaged part before
+anything is unpickled. A file written by ctrkit before the manifest existed (layout version 1,
+one ``torch.save`` archive) still loads, with a warning that it could not be verified; save it
+again to add the manifest.
+
+Members are read with ``torch.load(..., weights_only=True)``, which refuses any pickled object
 that is not such plain data, so loading a file from someone else cannot run code. The model is
 rebuilt through the model registry from its name, hyperparameters and feature declarations,
 then its weights (and buffers such as Dice's running statistics) are loaded strictly.
@@ -24,10 +35,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
+import io
+import json
 import os
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
@@ -39,7 +54,8 @@ from .features import feature_from_dict, feature_to_dict
 from .registry import ENCODERS, MODELS
 
 #: Version of the model file layout; a file with a larger number needs a newer ctrkit.
-FORMAT_VERSION = 1
+#: 1: one torch.save archive (no integrity check); 2: members + manifest + sealed zip.
+FORMAT_VERSION = 2
 MODEL_FORMAT = "ctrkit-model"
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -169,6 +185,11 @@ def load_plain(path: PathLike, expected_format: str,
         raise SerializationError(
             f"Cannot read '{path}': {reason}. The file is truncated, corrupt, not written by "
             f"ctrkit, or unsafe.") from e
+    return _check_format(payload, path, expected_format, max_version)
+
+
+def _check_format(payload: Any, path: Path, expected_format: str,
+                  max_version: int) -> Dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != expected_format:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise SerializationError(f"'{path}' is not a {expected_format} file (its format tag is "
@@ -182,6 +203,189 @@ def load_plain(path: PathLike, expected_format: str,
             f"{payload.get('ctrkit_version', '?')}; this ctrkit "
             f"({_ctrkit_version()}) reads versions up to {max_version}. Upgrade ctrkit to "
             f"load it.")
+    return payload
+
+
+# ----------------------------------------------------------------------------- model file
+_PREFIX = "ctrkit-model/"
+MANIFEST = _PREFIX + "MANIFEST.json"
+#: which top-level payload keys go into which member; everything else is metadata
+_MEMBER_KEYS = {_PREFIX + "encoders.pt": ("encoders",),
+                _PREFIX + "weights.pt": ("state_dict", "rng_state")}
+_METADATA = _PREFIX + "metadata.pt"
+_SEAL = b"ctrkit-sha256:"
+_SEAL_LEN = len(_SEAL) + 64
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so equal models give equal files
+
+
+def _torch_bytes(obj: Dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def model_file_bytes(payload: Dict[str, Any]) -> bytes:
+    """The bytes of a verified model file (layout 2, see the module docstring) for ``payload``.
+
+    Args:
+        payload: what :func:`model_payload` returns (plain data and tensors).
+
+    Returns:
+        the zip archive: metadata, encoders and weights members, a manifest with each member's
+        SHA-256 and size, and a zip comment sealing every byte before it.
+
+    Raises:
+        SerializationError: ``payload`` holds something that is not plain data.
+
+    Example:
+        >>> import zipfile, io
+        >>> data = model_file_bytes({"format": "ctrkit-model", "encoders": {},
+        ...                          "state_dict": {}, "rng_state": None})
+        >>> sorted(zipfile.ZipFile(io.BytesIO(data)).namelist())[0]
+        'ctrkit-model/MANIFEST.json'
+    """
+    payload = to_plain(payload, "The saved data")
+    members = {name: _torch_bytes({k: payload[k] for k in keys if k in payload})
+               for name, keys in _MEMBER_KEYS.items()}
+    taken = {k for keys in _MEMBER_KEYS.values() for k in keys}
+    members = {_METADATA: _torch_bytes({k: v for k, v in payload.items() if k not in taken}),
+               **members}
+    manifest = {"format": payload.get("format"), "format_version": payload.get("format_version"),
+                "members": {name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                            for name, data in members.items()}}
+    members[MANIFEST] = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name, date_time=_ZIP_TIME), data)
+        zf.comment = _SEAL + b"0" * 64  # placeholder of the final length
+    data = buf.getvalue()
+    body = data[:-_SEAL_LEN]
+    return body + _SEAL + hashlib.sha256(body).hexdigest().encode()
+
+
+def write_model_file(payload: Dict[str, Any], path: PathLike) -> Path:
+    """Write :func:`model_file_bytes` of ``payload`` to ``path`` atomically.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        SerializationError: ``payload`` is not plain data (nothing is written then).
+    """
+    data = model_file_bytes(payload)
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def _damaged(path: Path, part: str, why: str) -> SerializationError:
+    return SerializationError(
+        f"Cannot read '{path}': {part} is damaged ({why}). The file was corrupted or tampered "
+        f"with after it was saved; save the model again, or restore the file from a good copy.")
+
+
+def _is_layout_2(data: bytes, names: Optional[list]) -> bool:
+    # either sign is enough: one damaged byte cannot remove both
+    return _SEAL in data[-_SEAL_LEN - 2:] or (
+        names is not None and any(n.startswith(_PREFIX) for n in names))
+
+
+def read_model_file(path: PathLike) -> Dict[str, Any]:
+    """Read and verify a model file; return its payload (the dict :func:`model_payload` made).
+
+    Every check runs before anything is unpickled: the manifest, each member's zip CRC and
+    SHA-256, that the archive holds exactly the manifest's members, and the seal over all
+    bytes (zip local headers and central directory included). A layout-1 file (saved before
+    the manifest existed) is read with a warning, unverified.
+
+    Args:
+        path: the file.
+
+    Returns:
+        the payload: format tags, model name, hparams, features, encoders, state_dict, ...
+
+    Raises:
+        SerializationError: missing, truncated, damaged (naming the member, "the manifest" or
+            the zip headers), unsafe, not a ctrkit model, or newer than this ctrkit.
+
+    Example:
+        >>> import os, tempfile, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> path = ctrkit.build("base", [SparseFeat("user", 3)]).save(
+        ...     os.path.join(tempfile.mkdtemp(), "m.ctrkit"))
+        >>> payload = read_model_file(path)
+        >>> payload["model"], payload["format_version"]
+        ('base', 2)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SerializationError(f"No file at '{path}'.")
+    data = path.read_bytes()
+    try:
+        zf: Optional[zipfile.ZipFile] = zipfile.ZipFile(io.BytesIO(data))
+        names = zf.namelist()  # type: ignore[union-attr]
+    except Exception:  # not a zip at all, or its end-of-archive record is damaged
+        zf, names = None, None
+    if not _is_layout_2(data, names):
+        return _read_layout_1(path)
+    if zf is None or names is None:
+        raise _damaged(path, "the zip directory", "the archive's central directory cannot be "
+                                                  "read")
+    if names.count(MANIFEST) != 1:
+        raise _damaged(path, "the manifest", f"the archive has {names.count(MANIFEST)} "
+                                             f"'{MANIFEST}' members, expected 1")
+    try:
+        manifest = json.loads(zf.read(MANIFEST).decode())
+        listed = manifest["members"]
+        digests = {str(n): (str(m["sha256"]), int(m["size"])) for n, m in listed.items()}
+    except Exception as e:
+        raise _damaged(path, "the manifest", f"{type(e).__name__}: {e}") from None
+    if set(digests) != set(names) - {MANIFEST} or len(names) != len(set(names)):
+        raise _damaged(path, "the manifest", f"it lists {sorted(digests)}, the archive holds "
+                                             f"{sorted(names)}")
+    contents = {}
+    for name, (sha, size) in digests.items():
+        try:
+            blob = zf.read(name)  # zipfile checks the CRC-32 and the local header
+        except Exception as e:
+            raise _damaged(path, f"member '{name}'", f"{type(e).__name__}: {e}") from None
+        if len(blob) != size or hashlib.sha256(blob).hexdigest() != sha:
+            raise _damaged(path, f"member '{name}'", "its SHA-256 does not match the manifest")
+        contents[name] = blob
+    body, seal = data[:-_SEAL_LEN], data[-_SEAL_LEN:]
+    if not seal.startswith(_SEAL) or zf.comment != seal:
+        raise _damaged(path, "the zip comment (the archive seal)", "it is not "
+                                                                   "'ctrkit-sha256:<hex>'")
+    if hashlib.sha256(body).hexdigest().encode() != seal[len(_SEAL):]:
+        raise _damaged(path, "the zip headers (local headers or central directory)",
+                       "every member is intact but the archive's SHA-256 does not match its "
+                       "seal")
+    payload: Dict[str, Any] = {}
+    for name, blob in contents.items():
+        try:
+            part = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise SerializationError(
+                f"Cannot read '{path}': member '{name}' is intact but holds a pickled Python "
+                f"object that is not plain data ({str(e).strip().splitlines()[0][:200]}); "
+                f"loading it could run code, so ctrkit refuses it.") from None
+        if not isinstance(part, dict):
+            raise SerializationError(f"Cannot read '{path}': member '{name}' is not a dict.")
+        payload.update(part)
+    return _check_format(payload, path, MODEL_FORMAT, FORMAT_VERSION)
+
+
+def _read_layout_1(path: Path) -> Dict[str, Any]:
+    payload = load_plain(path, MODEL_FORMAT, max_version=FORMAT_VERSION)
+    if payload.get("format_version") == 1:
+        warnings.warn(
+            f"'{path}' was saved by ctrkit {payload.get('ctrkit_version', '?')} in model file "
+            f"layout 1, which has no integrity manifest, so damage to it cannot be detected; it "
+            f"was loaded unverified. Save it again (ctrkit.load(path).save(path)) to add one.",
+            UserWarning, stacklevel=3)
+    elif payload.get("format_version") == FORMAT_VERSION:
+        raise SerializationError(
+            f"Cannot read '{path}': it claims model file layout {FORMAT_VERSION} but is a single "
+            f"torch.save archive without the manifest; it was tampered with.")
     return payload
 
 
@@ -332,7 +536,7 @@ def save_model(model: Any, path: PathLike) -> Path:
         >>> from ctrkit import SparseFeat
         >>> model = ctrkit.build("base", [SparseFeat("user", 3)])
         >>> path = save_model(model, os.path.join(tempfile.mkdtemp(), "m.ctrkit"))  # model.save
-        >>> payload = torch.load(path, weights_only=True)      # plain data, no pickled code
+        >>> payload = read_model_file(path)        # verified; plain data, no pickled code
         >>> payload["model"], [f["name"] for f in payload["features"]]
         ('base', ['user'])
     """
@@ -343,12 +547,12 @@ def save_model(model: Any, path: PathLike) -> Path:
             "not exist yet, so there is nothing to save; fit it with strategy='torchrec' under "
             "torchrun first.")
     if not distributed.is_sharded(model):
-        return save_plain(model_payload(model), path)
+        return write_model_file(model_payload(model), path)
     model_payload(model, {})  # check the plain data on every rank before the collective
     state = distributed.model_state(model)
     if state is None:  # not rank 0: it sent its shards
         return Path(path)
-    return save_plain(model_payload(model, state), path)
+    return write_model_file(model_payload(model, state), path)
 
 
 def load_model(path: PathLike, device: Any = None) -> Any:
@@ -377,7 +581,7 @@ def load_model(path: PathLike, device: Any = None) -> Any:
         ('base', ['user'])
     """
     path = Path(path)
-    payload = load_plain(path, MODEL_FORMAT)
+    payload = read_model_file(path)
     name = _require(payload, path, "model", str)
     hparams = dict(_require(payload, path, "hparams", dict))
     feature_dicts = _require(payload, path, "features", list)
@@ -422,4 +626,5 @@ def load_model(path: PathLike, device: Any = None) -> Any:
 
 __all__ = ["FORMAT_VERSION", "MODEL_FORMAT", "save_model", "load_model", "model_payload",
            "atomic_write", "save_plain", "load_plain", "to_plain", "registered_name_of",
-           "load_state_dict_checked"]
+           "load_state_dict_checked", "model_file_bytes", "write_model_file",
+           "read_model_file"]

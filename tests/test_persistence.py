@@ -17,7 +17,7 @@ import ctrkit
 from ctrkit import DenseFeat, SparseFeat, VarLenSparseFeat
 from ctrkit.errors import SerializationError
 from ctrkit.features import feature_to_dict
-from ctrkit.persistence import FORMAT_VERSION
+from ctrkit.persistence import FORMAT_VERSION, read_model_file, write_model_file
 from ctrkit.registry import ENCODERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_round_trip_predicts_identically(name, seed, weight_norm, att_activation
 def test_file_holds_versions_name_features_and_buffers(tmp_path):
     model, _ = trained("din")
     path = model.save(tmp_path / "din.ctrkit")
-    payload = torch.load(path, weights_only=True)
+    payload = read_model_file(path)
     assert payload["format"] == "ctrkit-model"
     assert payload["format_version"] == FORMAT_VERSION
     assert payload["ctrkit_version"] == ctrkit.__version__
@@ -308,9 +308,10 @@ def test_truncated_file(tmp_path, keep):
 
 
 def _rewrite(path, edit):
-    payload = torch.load(path, weights_only=True)
+    """Edit the payload and write it back as a valid, sealed file (a tamperer who re-sealed)."""
+    payload = read_model_file(path)
     edit(payload)
-    torch.save(payload, path)
+    write_model_file(payload, path)
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -356,7 +357,7 @@ def test_ctrkit_encoder_class_is_found_without_registration(tmp_path, monkeypatc
     model, x = trained("din")
     model.encoders = {"user": ShippedEncoder([f"u{i}" for i in range(8)])}
     path = model.save(tmp_path / "m.ctrkit")
-    assert torch.load(path, weights_only=True)["encoders"]["user"]["type"] == \
+    assert read_model_file(path)["encoders"]["user"]["type"] == \
         "ctrkit.persistence:ShippedEncoder"
     loaded = ctrkit.load(path)
     assert type(loaded.encoders["user"]) is ShippedEncoder
