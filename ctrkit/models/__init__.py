@@ -6,4 +6,9 @@ from . import dcn  # noqa: F401  ("dcn", "dcnv2")
 from . import dien  # noqa: F401  ("dien", "attentional_gru"; after din: it reuses its unit)
 from . import autoint, bst, xdeepfm  # noqa: F401  ("autoint", "bst", "xdeepfm")
 
-__all__ = ["BaseModel"]
+from .ports import (AutoInt, BST, DCN, DCNMix, DeepFM, DIEN, DIN, PNN, WDL,  # noqa: F401
+                    xDeepFM)
+
+# DeepCTR-Torch's names (and positional order): ``from ctrkit.models import *`` ports imports
+__all__ = ["BaseModel", "DIN", "DIEN", "DeepFM", "WDL", "DCN", "DCNMix", "AutoInt", "xDeepFM",
+           "PNN", "BST"]
