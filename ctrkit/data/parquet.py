@@ -58,9 +58,10 @@ def reading(path: PathLike, row_group: Optional[int] = None) -> Iterator[None]:
         InputError: pyarrow could not read the file (truncated, corrupt, not Parquet).
 
     Example:
-        >>> import os, tempfile
-        >>> bad = os.path.join(tempfile.mkdtemp(), "bad.parquet")
-        >>> _ = open(bad, "wb").write(b"PAR1 truncated")
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> bad = Path(tempfile.mkdtemp()) / "bad.parquet"
+        >>> _ = bad.write_bytes(b"PAR1 truncated")
         >>> with reading(bad):                                   # doctest: +ELLIPSIS
         ...     import_pyarrow()[1].read_schema(bad)
         Traceback (most recent call last):

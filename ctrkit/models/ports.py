@@ -127,9 +127,20 @@ class _PortMeta(type):
 
 def _port(port: str) -> type:
     name, order, _ = SIGNATURES[port]
+    call = ("features, features" if order[0] == "linear_feature_columns" else
+            "features, ['item']" if order[1] == "history_feature_list" else "features")
     doc = (f"DeepCTR-Torch's ``{port}({', '.join(order[:3])}, ...)``: builds ctrkit's "
            f"``'{name}'`` model (:func:`ctrkit.build`), binding positional arguments in "
-           f"DeepCTR-Torch's order {list(order)}. See :mod:`ctrkit.models.ports`.")
+           f"DeepCTR-Torch's order {list(order)}. See :mod:`ctrkit.models.ports`.\n\n"
+           f"Raises:\n    ConfigError: a call that cannot be bound the DeepCTR-Torch way.\n\n"
+           f"Example:\n"
+           f"    >>> from ctrkit import SparseFeat, VarLenSparseFeat\n"
+           f"    >>> from ctrkit.models import {port}\n"
+           f"    >>> features = [SparseFeat('item', 5, 4), VarLenSparseFeat(\n"
+           f"    ...     SparseFeat('hist_item', 5, 4), 3, length_name='len')]\n"
+           f"    >>> model = {port}({call})\n"
+           f"    >>> isinstance(model, {port}), model.registered_name\n"
+           f"    (True, '{name}')\n")
     return _PortMeta(port, (), {"_name": port, "__doc__": doc, "__module__": __name__})
 
 
