@@ -120,7 +120,7 @@ class Trainer:
                                 need_y=need_y, steps=steps, what=what)
 
     def _validation(self, data: DataAdapter, validation_split: float, validation_data,
-                    validation_steps: Optional[int] = None
+                    validation_steps: Optional[int] = None, x: Any = None
                     ) -> Tuple[DataAdapter, Optional[DataAdapter]]:
         if validation_data is not None:
             if is_batch_source(validation_data):
@@ -139,7 +139,8 @@ class Trainer:
                 val = self.source(vx, vy, vw, steps=validation_steps, what="validation_data")
             except InputError as e:
                 raise type(e)(f"In validation_data: {e}") from e
-            self._check_leakage(data, val, "validation_data")
+            if vx is not x:  # validating on the very training x is deliberate, not a leak
+                self._check_leakage(data, val, "validation_data")
             return data, val
         if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
                 or not 0.0 <= validation_split < 1.0):
@@ -294,7 +295,7 @@ class Trainer:
                 f"pass over its rows. Drop steps_per_epoch.")
         try:
             train, val = self._validation(data, validation_split, validation_data,
-                                          validation_steps)
+                                          validation_steps, x)
         except BaseException:
             data.close()
             raise

@@ -16,6 +16,7 @@ from ctrkit.callbacks import (Callback, CSVLogger, EarlyStopping, History, Lambd
                               LearningRateScheduler, ModelCheckpoint, Monitor, ProgbarLogger,
                               ReduceLROnPlateau, TerminateOnNaN)
 from ctrkit.errors import CallbackError
+from ctrkit.persistence import read_model_file
 from ctrkit.registry import CALLBACKS, METRICS
 from trainer_helpers import WeightsPerEpoch, rows, same_state, scripted_metric, small_din
 
@@ -225,7 +226,7 @@ def test_model_checkpoint_writes_only_on_improvement(tut, tmp_path):
     assert sorted(os.listdir(tmp_path)) == names  # no other epoch, no temp file left over
     assert ckpt.saved == [str(tmp_path / n) for n in names] and ckpt.best == 0.3
     for name, epoch in zip(names, (0, 2, 4)):
-        torch.load(tmp_path / name, weights_only=True)  # plain data + tensors only
+        read_model_file(tmp_path / name)  # verified; plain data + tensors only
         reloaded = ctrkit.load(tmp_path / name)
         assert reloaded.registered_name == "din"
         assert same_state(reloaded.state_dict(), weights.states[epoch])

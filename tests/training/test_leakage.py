@@ -44,6 +44,7 @@ def test_validation_data_is_checked_too_and_distinct_rows_do_not_warn():
     val = ({k: v[:100] for k, v in x.items()}, y[:100])
     with pytest.warns(DataLeakageWarning, match=r"100 of 100 validation rows .* validation_data"):
         fit({k: v[100:] for k, v in x.items()}, y[100:], features, validation_data=val)
+    fit(x, y, features, validation_data=(x, y))  # the training x itself: deliberate, no warning
     fresh, fy, _ = repeated(unique=1000, times=1, seed=1)
     fit(fresh, fy, features, validation_split=0.2)  # warnings are errors in the suite
 
