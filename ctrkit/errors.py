@@ -191,6 +191,19 @@ class DataRangeWarning(UserWarning):
     """
 
 
+class DataLeakageWarning(UserWarning):
+    """Validation rows appear verbatim in the training rows, so validation scores are inflated.
+
+    Silence it (when the repetition is intended) with
+    ``warnings.filterwarnings("ignore", category=ctrkit.errors.DataLeakageWarning)``.
+
+    Example:
+        >>> import warnings, ctrkit
+        >>> warnings.filterwarnings("ignore", category=ctrkit.errors.DataLeakageWarning)
+        >>> warnings.resetwarnings()
+    """
+
+
 def __getattr__(name: str):
     # NotFittedError also subclasses scikit-learn's; it is built on first use so that
     # ``import ctrkit`` does not import scikit-learn (about 100 MB and seconds of start-up).
@@ -208,5 +221,5 @@ def __getattr__(name: str):
 __all__ = [
     "CtrkitError", "ConfigError", "InputError", "InputTypeError", "UnknownNameError",
     "DuplicateNameError", "NotCompiledError", "NotFittedError", "CallbackError", "DataNotFoundError",
-    "SerializationError", "TrainingError", "DataRangeWarning",
+    "SerializationError", "TrainingError", "DataRangeWarning", "DataLeakageWarning",
 ]

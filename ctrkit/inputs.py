@@ -64,9 +64,44 @@ def _as_mapping(features: Sequence[Feature], x: Any) -> Mapping[str, Any]:
             raise InputError(f"x is a list of {len(x)} arrays but the features need "
                              f"{len(names)} inputs in this order: {names}. Pass a dict keyed by "
                              f"feature name instead.")
+        _check_list_order(features, names, x)
         return dict(zip(names, x))
     raise InputTypeError(f"x must be a dict of arrays keyed by feature name (or a pandas "
                          f"DataFrame), got {type(x).__name__}.")
+
+
+def _check_list_order(features: Sequence[Feature], names: List[str], x: Sequence[Any]) -> None:
+    """A list ``x`` follows ``get_feature_names(features)``; refuse arrays whose shape or dtype
+    shows they belong to another slot (a history where one id per row is expected, ...)."""
+    kind = {f.name: f for f in features}
+    for i, (name, value) in enumerate(zip(names, x)):
+        f = kind.get(name)
+        try:
+            arr = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+        except ValueError:  # ragged lists: only a sequence takes them
+            arr = np.empty(0, dtype=object)
+        wide = arr.ndim == 2 and arr.shape[1] > 1
+        numeric = arr.dtype.kind in "fiub"
+        problem = None
+        if isinstance(f, VarLenSparseFeat):
+            if arr.ndim == 1 and numeric:
+                problem = (f"a 1-D array, but sequence feature '{name}' expects one list of ids "
+                           f"per row (2-D)")
+        elif isinstance(f, DenseFeat):
+            if wide and arr.shape[1] != f.dimension:
+                problem = (f"shape {arr.shape}, but dense feature '{name}' has dimension "
+                           f"{f.dimension}")
+        elif wide:  # a sparse id or a length column
+            problem = f"shape {arr.shape}, but '{name}' expects one id per row (1-D)"
+        elif arr.dtype.kind == "f" and arr.size:
+            frac = np.isfinite(arr) & (np.mod(arr, 1) != 0)  # NaN has its own error later
+            if frac.any():
+                problem = (f"non-integer floats (e.g. {arr[frac].ravel()[0]}), but '{name}' "
+                           f"expects integer ids")
+        if problem:
+            raise InputError(f"x is a list, so its arrays must follow get_feature_names(features)"
+                             f" order {names}; x[{i}] has {problem}. The list is probably in "
+                             f"another order: reorder it, or pass a dict keyed by feature name.")
 
 
 def _mix64(v: np.ndarray) -> np.ndarray:
@@ -496,6 +531,11 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
         why = "".join(f" '{k}' is the length column of {' and '.join(owners[k])}: pass it, or "
                       f"pass {' and '.join(owners[k])} as unpadded lists so that ctrkit derives "
                       f"it." for k in missing if k in owners)
+        import difflib
+        spare = [str(k) for k in data if k not in needed]
+        close = {k: difflib.get_close_matches(k, spare, n=1, cutoff=0.6) for k in missing}
+        why += "".join(f" Did you mean '{c[0]}' for '{k}'? Rename that column to '{k}'."
+                       for k, c in close.items() if c)
         raise InputError(f"x is missing feature(s) {missing}. The model needs {needed}; "
                          f"x has {sorted(map(str, data))}.{why}")
     present = [k for k in needed if k in data]
@@ -616,7 +656,7 @@ def prepare_target(y: Any, n: int, task: str, *, name: str = "y") -> torch.Tenso
         raise InputError(f"{name} is None; pass one label per row.")
     arr = _to_numpy(y, name)
     if arr.dtype.kind not in "fiub":
-        raise InputTypeError(f"{name} must be numeric, got dtype {arr.dtype}.")
+        raise InputTypeError(_non_numeric_labels(arr, name))
     arr = arr.astype(np.float32)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -633,6 +673,25 @@ def prepare_target(y: Any, n: int, task: str, *, name: str = "y") -> torch.Tenso
                              f"labels in {{0, 1}}. Binarise the labels or use "
                              f"task='regression'.")
     return _tensor(arr)
+
+
+def _non_numeric_labels(arr: np.ndarray, name: str) -> str:
+    """The message for string/object labels: which values, where, and the explicit conversion."""
+    flat = arr.ravel()
+    kinds = np.array([isinstance(v, (str, bytes)) for v in flat]) if flat.dtype == object \
+        else np.full(flat.shape, flat.dtype.kind in "USa")
+    row = int(np.argmax(kinds)) if kinds.any() else 0
+    seen = sorted({str(v) for v in flat[:10000]})
+    lower = {v.strip().lower() for v in seen}
+    if lower <= {"0", "1", "0.0", "1.0"}:
+        fix = f"{name}.astype(int)"
+    else:
+        positive = next((v for v in seen if v.strip().lower() in
+                         ("1", "yes", "true", "y", "t", "click", "clicked", "positive")), seen[-1])
+        fix = f"({name} == {positive!r}).astype(int)"
+    return (f"{name} must be numeric, got dtype {arr.dtype} with values such as "
+            f"{seen[:5]} (row {row}: {flat[row]!r}). ctrkit does not guess which string means a "
+            f"click; convert explicitly, e.g. {fix}.")
 
 
 def prepare_weights(w: Any, n: int, *, name: str = "sample_weight") -> Optional[torch.Tensor]:

@@ -10,4 +10,9 @@ from .mmoe import MMOE
 from .ple import PLE
 from .shared_bottom import SharedBottom
 
-__all__ = ["BaseModel", "ESMM", "MMOE", "PLE", "SharedBottom"]
+from .ports import (AutoInt, BST, DCN, DCNMix, DeepFM, DIEN, DIN, PNN, WDL,  # noqa: F401
+                    xDeepFM)
+
+# DeepCTR-Torch's names (and positional order): ``from ctrkit.models import *`` ports imports
+__all__ = ["BaseModel", "DIN", "DIEN", "DeepFM", "WDL", "DCN", "DCNMix", "AutoInt", "xDeepFM",
+           "PNN", "BST", "ESMM", "MMOE", "PLE", "SharedBottom"]

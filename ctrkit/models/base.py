@@ -536,12 +536,15 @@ class BaseModel(nn.Module):
         if self.dense_transforms is not None and not self.dense_transforms.adapted:
             self._adapt_on_training_rows(x, validation_split)
         with self._encoding(encoded) as encoded:
+            ex = self.encode_inputs(x, encoded)
             if (isinstance(validation_data, (tuple, list)) and validation_data
                     and not is_batch_source(validation_data)):
-                validation_data = (self.encode_inputs(validation_data[0], encoded),
+                # the training x itself stays the same object (the leakage check skips it)
+                vx = validation_data[0]
+                validation_data = (ex if vx is x else self.encode_inputs(vx, encoded),
                                    *validation_data[1:])
             return trainer.fit(
-                self.encode_inputs(x, encoded), y, batch_size=batch_size, epochs=epochs,
+                ex, y, batch_size=batch_size, epochs=epochs,
                 verbose=verbose, initial_epoch=initial_epoch, validation_split=validation_split,
                 validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
                 sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,

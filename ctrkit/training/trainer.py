@@ -115,7 +115,7 @@ class Trainer:
                                 need_y=need_y, steps=steps, what=what)
 
     def _validation(self, data: DataAdapter, validation_split: float, validation_data,
-                    validation_steps: Optional[int] = None
+                    validation_steps: Optional[int] = None, x: Any = None
                     ) -> Tuple[DataAdapter, Optional[DataAdapter]]:
         if validation_data is not None:
             if is_batch_source(validation_data):
@@ -131,10 +131,12 @@ class Trainer:
                     f"It may also be a batch source: a ctrkit.data.ParquetDataset or an "
                     f"iterable of (x_batch, y_batch) batches.")
             try:
-                return data, self.source(vx, vy, vw, steps=validation_steps,
-                                         what="validation_data")
+                val = self.source(vx, vy, vw, steps=validation_steps, what="validation_data")
             except InputError as e:
                 raise type(e)(f"In validation_data: {e}") from e
+            if vx is not x:  # validating on the very training x is deliberate, not a leak
+                self._check_leakage(data, val, "validation_data")
+            return data, val
         if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
                 or not 0.0 <= validation_split < 1.0):
             raise ConfigError(f"validation_split must lie in [0, 1), got {validation_split!r}.")
@@ -152,7 +154,15 @@ class Trainer:
                               f"{n - split} validation rows out of {n}; both must be >= 1.")
         idx = torch.arange(n)
         # Keras semantics: the LAST fraction of rows, taken before any shuffling.
-        return data.subset(idx[:split]), data.subset(idx[split:])
+        train, val = data.subset(idx[:split]), data.subset(idx[split:])
+        self._check_leakage(train, val, f"validation_split={validation_split}")
+        return train, val
+
+    def _check_leakage(self, train: DataAdapter, val: DataAdapter, source: str) -> None:
+        """The duplicate-row data check (see :mod:`ctrkit.training.leakage`), in-memory data."""
+        if isinstance(train, ArrayDataAdapter) and isinstance(val, ArrayDataAdapter):
+            from .leakage import warn_on_leakage
+            warn_on_leakage(self.model.features, train.x, val.x, source)
 
     # ------------------------------------------------------------------ loops
     def train_loss(self, batch: Dict[str, torch.Tensor], y: torch.Tensor,
@@ -280,7 +290,7 @@ class Trainer:
                 f"pass over its rows. Drop steps_per_epoch.")
         try:
             train, val = self._validation(data, validation_split, validation_data,
-                                          validation_steps)
+                                          validation_steps, x)
         except BaseException:
             data.close()
             raise
