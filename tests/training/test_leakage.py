@@ -83,8 +83,8 @@ def test_row_hashes_are_equal_exactly_for_equal_rows(rows):
 CRITEO = os.environ.get("CTRKIT_CRITEO_HEAD", "")
 
 
-@pytest.mark.skipif(not os.path.isfile(CRITEO), reason="set CTRKIT_CRITEO_HEAD to the Criteo "
-                                                       "Kaggle head sample (train.txt)")
+@pytest.mark.skipif(not os.path.isfile(CRITEO), reason="the Criteo Kaggle head sample is not "
+                    "available: set CTRKIT_CRITEO_HEAD to its train.txt")
 def test_the_criteo_head_sample_warns():
     import pandas as pd
     df = pd.read_csv(CRITEO, sep="\t", header=None).head(3000)
