@@ -18,7 +18,7 @@ from .errors import ConfigError
 DEFAULT_GROUP_NAME = "default_group"
 COMBINERS = ("mean", "sum", "max")
 #: the fitted transforms a DenseFeat may declare (see ctrkit.layers.dense_transform)
-DENSE_TRANSFORMS = ("log1p", "normalize", "log1p+normalize")
+DENSE_TRANSFORMS = ("log1p", "normalize", "log1p+normalize", "quantile")
 
 
 def _check_name(kind: str, name: Any) -> None:
@@ -129,7 +129,8 @@ class DenseFeat:
         dtype: declared dtype (kept for DeepCTR compatibility; values become float32).
         transform_fn: applied to the column before validation (not saved with a model).
         transform: a fitted transform inside the model, saved with it and exported with it:
-            ``"log1p"``, ``"normalize"`` (training mean/std) or ``"log1p+normalize"``; adapted
+            ``"log1p"``, ``"normalize"`` (training mean/std), ``"log1p+normalize"`` or
+            ``"quantile"`` (the training deciles: Keras's ``Discretization``); adapted
             on the training data at the first ``fit`` (see
             :mod:`ctrkit.layers.dense_transform`). None: the values are used as given.
 

@@ -299,3 +299,28 @@ def test_an_unadapted_transform_is_refused():
         _dense_model().predict(x)
     with pytest.raises(ConfigError, match="unknown transform 'log'"):
         DenseFeat("n", transform="log")
+
+
+def test_quantile_transform_buckets_by_the_training_deciles_and_exports(tmp_path):
+    """``transform="quantile"`` (Keras's Discretization): the boundaries are the training
+    deciles; a value becomes (#boundaries <= x) / 9; it is saved and exported with the model."""
+    from ctrkit.layers.dense_transform import QUANTILE_BUCKETS
+    x, y = _dense_data()
+    model = _dense_model("quantile")
+    model.fit(x, y, epochs=1, verbose=0)
+    t = model.dense_transforms.by_index[0]
+    train = x["n"].astype(np.float32).astype(np.float64)
+    deciles = np.quantile(train, np.arange(1, QUANTILE_BUCKETS) / QUANTILE_BUCKETS)
+    np.testing.assert_allclose(t.boundaries.numpy().ravel(), deciles, rtol=1e-6)
+    probe = np.array([-1e9, deciles[0] - 1e-3, deciles[4] + 1e-3, 1e12], dtype=np.float32)
+    got = t(torch.as_tensor(probe).reshape(-1, 1)).numpy().ravel()
+    np.testing.assert_allclose(got, [0.0, 0.0, 5 / 9, 1.0])  # saturates: nothing extrapolated
+    want = model.predict(x).ravel()
+    model.save(tmp_path / "q.ctrkit")
+    np.testing.assert_array_equal(ctrkit.load(tmp_path / "q.ctrkit").predict(x).ravel(), want)
+    model.export(tmp_path / "q.pt2")
+    served = torch.export.load(str(tmp_path / "q.pt2")).module()
+    raw = model.input_columns(x)
+    got = served(*[raw[n] for n in ctrkit.get_feature_names(model.features)])
+    np.testing.assert_allclose(got.detach().numpy().ravel(), want, rtol=0, atol=1e-5)
+    model.predict({"u": [1], "v": [1], "n": [1e12]})  # saturated, so no range warning

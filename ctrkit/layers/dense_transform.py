@@ -8,7 +8,11 @@ RAW dense values and transform them the same way. Transforms (in this order):
 
 - ``log1p``: ``log(1 + x)``; values ``<= -1`` are refused (at adapt and at predict);
 - ``normalize``: ``(x - mean) / std`` with the training mean and (population) std per column
-  (after ``log1p`` when both are named; a constant column keeps std 1).
+  (after ``log1p`` when both are named; a constant column keeps std 1);
+- ``quantile``: bucketising as Keras's ``Discretization``: the training deciles per column are
+  the boundaries (:data:`QUANTILE_BUCKETS` buckets), and a value becomes its bucket's index
+  scaled to [0, 1] (``#boundaries below x / #boundaries``), so outliers and skew cannot
+  stretch the column. Computed as a comparison with every boundary (static shapes, exports).
 
 The raw training range (min, max per column) is kept too: ``predict`` and ``evaluate`` count
 the rows whose values lie far outside it and warn with the feature, the count and the range
@@ -30,6 +34,9 @@ from .. import errors
 from ..errors import DataRangeWarning, InputError
 from ..features import DenseFeat
 
+#: buckets of the ``quantile`` transform (its boundaries are the training deciles)
+QUANTILE_BUCKETS = 10
+
 
 class DenseTransform(nn.Module):
     """One feature's transform and its adapted statistics (buffers).
@@ -49,9 +56,12 @@ class DenseTransform(nn.Module):
         self.name = feature.name
         parts = feature.transform.split("+")
         self.log1p, self.normalize = "log1p" in parts, "normalize" in parts
+        self.quantile = "quantile" in parts
         dim = feature.dimension
         for buf, value in (("mean", 0.0), ("std", 1.0), ("lo", 0.0), ("hi", 0.0)):
             self.register_buffer(buf, torch.full((dim,), value))
+        if self.quantile:  # (D, K-1) ascending boundaries per column
+            self.register_buffer("boundaries", torch.zeros(dim, QUANTILE_BUCKETS - 1))
         self.register_buffer("adapted", torch.zeros((), dtype=torch.bool))
 
     def _check_log1p(self, values: torch.Tensor) -> None:
@@ -78,6 +88,9 @@ class DenseTransform(nn.Module):
         self.std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
         self.lo.copy_(values.min(0).values)
         self.hi.copy_(values.max(0).values)
+        if self.quantile:
+            q = torch.arange(1, QUANTILE_BUCKETS, dtype=torch.float64) / QUANTILE_BUCKETS
+            self.boundaries.copy_(torch.quantile(v, q, dim=0).t())
         self.adapted.fill_(True)
 
     def check(self, values: torch.Tensor) -> None:
@@ -117,6 +130,9 @@ class DenseTransform(nn.Module):
             x = torch.log1p(x)
         if self.normalize:
             x = (x - self.mean) / self.std
+        if self.quantile:
+            below = (x.unsqueeze(-1) >= self.boundaries).sum(-1)  # (B, D): bucket index
+            x = below.to(self.mean.dtype) / self.boundaries.shape[-1]
         return x
 
 
