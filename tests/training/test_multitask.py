@@ -245,14 +245,14 @@ def test_streamed_batches_carry_several_labels(data):
     np.testing.assert_allclose(b.predict(x), a.predict(x), rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 @pytest.mark.parametrize("name", ["esmm", "ple"])
 def test_export_serves_one_column_per_task(data, tmp_path, name):
     x, y, features = data
     model = build(features, name=name, task_names=("ctr", "ctcvr"))
-    served = torch.jit.load(str(model.export(tmp_path / "m.pt")))
+    served = torch.export.load(str(model.export(tmp_path / "m.pt2"))).module()
     cols = model.input_columns(x)
     from ctrkit.inputs import get_feature_names
     out = served(*[torch.as_tensor(cols[n]) for n in get_feature_names(model.features)])
     assert out.shape == (N, 2)
-    np.testing.assert_allclose(out.double().numpy(), model.predict(x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out.double().detach().numpy(), model.predict(x), rtol=1e-5,
+                               atol=1e-7)
