@@ -177,6 +177,33 @@ class TrainingError(CtrkitError, RuntimeError):
     """
 
 
+class DataRangeWarning(UserWarning):
+    """Input values lie far outside what the model saw in training (they are still scored).
+
+    Raised by ``predict`` for dense features with a fitted ``transform`` (see
+    :mod:`ctrkit.layers.dense_transform`); ``warnings.simplefilter("error",
+    DataRangeWarning)`` turns it into an error.
+
+    Example:
+        >>> import warnings
+        >>> issubclass(DataRangeWarning, UserWarning)
+        True
+    """
+
+
+class DataLeakageWarning(UserWarning):
+    """Validation rows appear verbatim in the training rows, so validation scores are inflated.
+
+    Silence it (when the repetition is intended) with
+    ``warnings.filterwarnings("ignore", category=ctrkit.errors.DataLeakageWarning)``.
+
+    Example:
+        >>> import warnings, ctrkit
+        >>> warnings.filterwarnings("ignore", category=ctrkit.errors.DataLeakageWarning)
+        >>> warnings.resetwarnings()
+    """
+
+
 def __getattr__(name: str):
     # NotFittedError also subclasses scikit-learn's; it is built on first use so that
     # ``import ctrkit`` does not import scikit-learn (about 100 MB and seconds of start-up).
@@ -194,5 +221,5 @@ def __getattr__(name: str):
 __all__ = [
     "CtrkitError", "ConfigError", "InputError", "InputTypeError", "UnknownNameError",
     "DuplicateNameError", "NotCompiledError", "NotFittedError", "CallbackError", "DataNotFoundError",
-    "SerializationError", "TrainingError",
+    "SerializationError", "TrainingError", "DataRangeWarning", "DataLeakageWarning",
 ]

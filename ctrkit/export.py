@@ -98,7 +98,9 @@ class ServingModule(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         batch = dict(zip(self.input_names, inputs))
-        return self.model.head.output(self.model(batch)).unsqueeze(-1)
+        out = self.model.head.output(self.model(batch))
+        # (B, 1); a multi-task model: (B, T), one column per task in model.task_names order
+        return out if out.dim() == 2 else out.unsqueeze(-1)
 
 
 def example_inputs(model: Any, n: int = 3) -> Tuple[torch.Tensor, ...]:

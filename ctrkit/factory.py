@@ -16,8 +16,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models.base import BaseModel
 
 
-def list_models(pattern: Optional[str] = None) -> List[str]:
+def list_models(pattern: Optional[str] = None, multitask: Optional[bool] = None) -> List[str]:
     """Registered model names, sorted (optionally filtered by a shell pattern like ``'d*'``).
+
+    Args:
+        pattern: a shell pattern on the names.
+        multitask: None: every model; True: the multi-task models only (several outputs by
+            construction, ``model.task_names``: ``esmm``, ``mmoe``, ``ple``,
+            ``shared_bottom``); False: the others (one output unless built with
+            ``task_names``).
 
     Example:
         >>> import ctrkit
@@ -25,8 +32,14 @@ def list_models(pattern: Optional[str] = None) -> List[str]:
         True
         >>> all(name.startswith("d") for name in ctrkit.list_models("d*"))
         True
+        >>> ctrkit.list_models(multitask=True)
+        ['esmm', 'mmoe', 'ple', 'shared_bottom']
     """
-    return MODELS.list(pattern)
+    names = MODELS.list(pattern)
+    if multitask is None:
+        return names
+    return [n for n in names
+            if bool(getattr(MODELS.get(n), "multi_output", False)) == bool(multitask)]
 
 
 def build(name: str, features: Sequence[Any], **hparams: Any) -> "BaseModel":

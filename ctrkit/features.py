@@ -17,6 +17,8 @@ from .errors import ConfigError
 
 DEFAULT_GROUP_NAME = "default_group"
 COMBINERS = ("mean", "sum", "max")
+#: the fitted transforms a DenseFeat may declare (see ctrkit.layers.dense_transform)
+DENSE_TRANSFORMS = ("log1p", "normalize", "log1p+normalize", "quantile")
 
 
 def _check_name(kind: str, name: Any) -> None:
@@ -126,19 +128,30 @@ class DenseFeat:
         dimension: values per row (a column of shape (N,) or (N, dimension)).
         dtype: declared dtype (kept for DeepCTR compatibility; values become float32).
         transform_fn: applied to the column before validation (not saved with a model).
+        transform: a fitted transform inside the model, saved with it and exported with it:
+            ``"log1p"``, ``"normalize"`` (training mean/std), ``"log1p+normalize"`` or
+            ``"quantile"`` (the training deciles: Keras's ``Discretization``); adapted
+            on the training data at the first ``fit`` (see
+            :mod:`ctrkit.layers.dense_transform`). None: the values are used as given.
 
     Example:
         >>> DenseFeat("price", 1)
         DenseFeat(name='price', dimension=1, dtype='float32', transform_fn=None)
+        >>> DenseFeat("clicks", transform="log1p+normalize").transform
+        'log1p+normalize'
     """
 
     name: str
     dimension: int = 1
     dtype: str = "float32"
     transform_fn: Optional[Callable[[Any], Any]] = None
+    transform: Optional[str] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _check_name("DenseFeat", self.name)
+        if self.transform is not None and self.transform not in DENSE_TRANSFORMS:
+            raise ConfigError(f"Feature '{self.name}': unknown transform {self.transform!r}; use "
+                              f"one of {list(DENSE_TRANSFORMS)} (or None).")
         object.__setattr__(self, "dtype", _dtype_name(self.name, self.dtype))
         object.__setattr__(self, "dimension",
                            _check_int(self.name, "dimension", self.dimension, 1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections.abc
 import hashlib
+import sys
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -22,6 +23,13 @@ def _to_numpy(value: Any, name: str) -> np.ndarray:
     if hasattr(value, "to_numpy"):  # pandas Series / DataFrame
         value = value.to_numpy()
     arr = np.asarray(value)
+    if arr.dtype.kind in "US" and arr.ndim == 1 and isinstance(value, (list, tuple)):
+        # numpy writes a NaN among strings as the string 'nan': keep the cells as given, so
+        # that a missing value in a list is missing (ctrkit.inputs.missing_mask) as in pandas
+        cells = np.empty(len(value), dtype=object)
+        cells[:] = list(value)
+        if missing_mask(cells).any():
+            arr = cells
     if arr.dtype == object and arr.ndim == 1 and len(arr) and isinstance(
             arr[0], (list, tuple, np.ndarray)):
         try:  # a column of equal-length lists (pandas cell per row)
@@ -56,9 +64,44 @@ def _as_mapping(features: Sequence[Feature], x: Any) -> Mapping[str, Any]:
             raise InputError(f"x is a list of {len(x)} arrays but the features need "
                              f"{len(names)} inputs in this order: {names}. Pass a dict keyed by "
                              f"feature name instead.")
+        _check_list_order(features, names, x)
         return dict(zip(names, x))
     raise InputTypeError(f"x must be a dict of arrays keyed by feature name (or a pandas "
                          f"DataFrame), got {type(x).__name__}.")
+
+
+def _check_list_order(features: Sequence[Feature], names: List[str], x: Sequence[Any]) -> None:
+    """A list ``x`` follows ``get_feature_names(features)``; refuse arrays whose shape or dtype
+    shows they belong to another slot (a history where one id per row is expected, ...)."""
+    kind = {f.name: f for f in features}
+    for i, (name, value) in enumerate(zip(names, x)):
+        f = kind.get(name)
+        try:
+            arr = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+        except ValueError:  # ragged lists: only a sequence takes them
+            arr = np.empty(0, dtype=object)
+        wide = arr.ndim == 2 and arr.shape[1] > 1
+        numeric = arr.dtype.kind in "fiub"
+        problem = None
+        if isinstance(f, VarLenSparseFeat):
+            if arr.ndim == 1 and numeric:
+                problem = (f"a 1-D array, but sequence feature '{name}' expects one list of ids "
+                           f"per row (2-D)")
+        elif isinstance(f, DenseFeat):
+            if wide and arr.shape[1] != f.dimension:
+                problem = (f"shape {arr.shape}, but dense feature '{name}' has dimension "
+                           f"{f.dimension}")
+        elif wide:  # a sparse id or a length column
+            problem = f"shape {arr.shape}, but '{name}' expects one id per row (1-D)"
+        elif arr.dtype.kind == "f" and arr.size:
+            frac = np.isfinite(arr) & (np.mod(arr, 1) != 0)  # NaN has its own error later
+            if frac.any():
+                problem = (f"non-integer floats (e.g. {arr[frac].ravel()[0]}), but '{name}' "
+                           f"expects integer ids")
+        if problem:
+            raise InputError(f"x is a list, so its arrays must follow get_feature_names(features)"
+                             f" order {names}; x[{i}] has {problem}. The list is probably in "
+                             f"another order: reorder it, or pass a dict keyed by feature name.")
 
 
 def _mix64(v: np.ndarray) -> np.ndarray:
@@ -71,16 +114,72 @@ def _mix64(v: np.ndarray) -> np.ndarray:
     return z
 
 
+def missing_mask(values: Any) -> np.ndarray:
+    """Where a column of raw categorical values is missing: the one missing-value test.
+
+    Missing is ``None`` (JSON ``null``, a null in Parquet), a float NaN, and pandas' ``NA`` and
+    ``NaT``. Every path that turns raw values into ids (a :class:`ctrkit.data.CategoricalEncoder`
+    at fit and transform, ``use_hash=True`` hashing, Parquet streaming, a JSON request) asks
+    this function, so a missing value gets the same id however it arrives (see
+    ``docs/data.md``, "Missing values"). Vectorised: pandas' ``isna`` when pandas is loaded
+    (values holding ``pd.NA`` come from it), else ``v is None or v != v`` per object cell.
+
+    Args:
+        values: an array-like of raw values (any shape).
+
+    Returns:
+        A bool array of the values' shape, True where a value is missing.
+
+    Example:
+        >>> missing_mask(np.array(["a", None, float("nan")], dtype=object)).tolist()
+        [False, True, True]
+        >>> missing_mask(np.array([1.0, np.nan])).tolist()
+        [False, True]
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iubUS":
+        return np.zeros(arr.shape, dtype=bool)
+    if arr.dtype.kind in "fc":
+        return np.isnan(arr)
+    if arr.dtype.kind in "mM":
+        return np.isnat(arr)
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        return np.asarray(pd.isna(arr), dtype=bool).reshape(arr.shape)
+    flat = arr.reshape(-1)
+    out = np.fromiter((v is None or v != v for v in flat.tolist()), dtype=bool, count=flat.size)
+    return out.reshape(arr.shape)
+
+
 def hash_values(values: Any, buckets: int) -> np.ndarray:
     """Hash raw values (ints or strings) into ``[1, buckets)``; 0 stays reserved for padding.
 
-    The raw value ``0`` (and ``""``/``None``) maps to 0. Stable across processes and runs.
-    Integers are hashed arithmetically (vectorised); other values are hashed once per
-    distinct value with BLAKE2b.
+    The raw value ``0``, ``""`` and every missing value (:func:`missing_mask`: ``None``,
+    NaN, pandas ``NA``/``NaT``) map to 0. Stable across processes and runs. Integers are
+    hashed arithmetically (vectorised); other values are hashed once per distinct value with
+    BLAKE2b.
+
+    Example:
+        >>> hash_values(np.array(["a", None, float("nan")], dtype=object), 100)[1:].tolist()
+        [0, 0]
     """
     if buckets < 2:
         raise InputError(f"Hashing needs vocabulary_size >= 2 (0 is padding), got {buckets}.")
     arr = np.asarray(values)
+    missing = missing_mask(arr)
+    if missing.any():
+        out = np.zeros(arr.shape, dtype=np.int64)
+        out[~missing] = hash_values(arr[~missing], buckets)
+        return out
+    arr = _numbers(arr)
+    if arr.dtype.kind == "f":
+        # an integral float hashes as the integer it holds: a pandas int column that a
+        # missing value turned into float64 hashes like the ints a JSON request sends
+        whole = (arr == np.round(arr)) & (np.abs(arr) <= 2 ** 53)
+        out = np.empty(arr.shape, dtype=np.int64)
+        out[whole] = hash_values(arr[whole].astype(np.int64), buckets)
+        out[~whole] = hash_values(arr[~whole].astype(str), buckets)
+        return out
     if arr.dtype.kind in "iub":
         h = _mix64(arr.astype(np.int64))
         out = (h % np.uint64(buckets - 1)).astype(np.int64) + 1
@@ -91,6 +190,17 @@ def hash_values(values: Any, buckets: int) -> np.ndarray:
     out = (codes % np.uint64(buckets - 1)).astype(np.int64) + 1
     out = np.where((uniq == "") | (uniq == "None") | (uniq == "0"), 0, out)
     return out[inverse].reshape(arr.shape)
+
+
+def _numbers(arr: np.ndarray) -> np.ndarray:
+    """An object column whose values are all numbers (ints/floats/bools among ``None`` once
+    the missing ones are taken out, as JSON and pandas object columns give them) as the
+    numeric array it stands for; anything else unchanged."""
+    if arr.dtype == object and arr.size:
+        inferred = np.asarray(arr.tolist())
+        if inferred.dtype.kind in "iufb":
+            return inferred
+    return arr
 
 
 #: Floats represent every integer exactly only up to this magnitude (float64: 2**53,
@@ -166,12 +276,40 @@ def _check_ids(name: str, arr: np.ndarray, vocab: int, *, offsets: Optional[np.n
     return arr
 
 
-def _check_finite(name: str, arr: np.ndarray) -> None:
+_DENSE_FIX = (" A dense feature has no missing-value id: fill or drop missing values before "
+              "passing them (e.g. df['{name}'].fillna(0), or the training mean) and convert "
+              "strings with pd.to_numeric(df['{name}']); ctrkit does not guess a value.")
+
+
+def _dense_numbers(name: str, arr: np.ndarray) -> np.ndarray:
+    """A dense column as numbers; a missing value or a string is refused with its row and the
+    fix (a float NaN is refused by :func:`_check_finite` with its row)."""
+    if arr.dtype.kind in "fiub":
+        return arr
+    missing = missing_mask(arr) if arr.dtype == object else np.zeros(arr.shape, dtype=bool)
+    fix = _DENSE_FIX.format(name=name).strip()
+    if missing.any():
+        pos = tuple(np.argwhere(missing)[0])
+        raise InputError(f"Dense feature '{name}' has a missing value "
+                         f"({arr[pos]!r}) at {_where(pos)}. {fix}")
+    numbers = _numbers(arr)
+    if numbers.dtype.kind in "fiub":
+        return numbers
+    flat = arr.reshape(-1)
+    bad = next((i for i, v in enumerate(flat.tolist())
+                if isinstance(v, (str, bytes)) or not np.isscalar(v)), 0)
+    pos = np.unravel_index(bad, arr.shape)
+    raise InputTypeError(f"Dense feature '{name}' must be numeric, got dtype {arr.dtype} with "
+                         f"the value {flat[bad]!r} at {_where(tuple(pos))}. {fix}")
+
+
+def _check_finite(name: str, arr: np.ndarray, fix: str = "") -> None:
     finite = np.isfinite(arr)
     if not finite.all():
         pos = tuple(np.argwhere(~finite)[0])
         raise InputError(f"'{name}' has a non-finite value {arr[pos]} at row {pos[0]}; replace "
-                         f"NaN/inf (e.g. fill with 0 or the column mean) before passing it.")
+                         f"NaN/inf (e.g. fill with 0 or the column mean) before passing it."
+                         + fix)
 
 
 def _rows(name: str, arr: np.ndarray, n: Optional[int]) -> int:
@@ -393,6 +531,11 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
         why = "".join(f" '{k}' is the length column of {' and '.join(owners[k])}: pass it, or "
                       f"pass {' and '.join(owners[k])} as unpadded lists so that ctrkit derives "
                       f"it." for k in missing if k in owners)
+        import difflib
+        spare = [str(k) for k in data if k not in needed]
+        close = {k: difflib.get_close_matches(k, spare, n=1, cutoff=0.6) for k in missing}
+        why += "".join(f" Did you mean '{c[0]}' for '{k}'? Rename that column to '{k}'."
+                       for k, c in close.items() if c)
         raise InputError(f"x is missing feature(s) {missing}. The model needs {needed}; "
                          f"x has {sorted(map(str, data))}.{why}")
     present = [k for k in needed if k in data]
@@ -411,16 +554,14 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
         if isinstance(f, DenseFeat):
             arr = _to_numpy(data[f.name], f.name)
             _rows(f.name, arr, n)
-            if arr.dtype.kind not in "fiub":
-                raise InputTypeError(f"Dense feature '{f.name}' must be numeric, got dtype "
-                                     f"{arr.dtype}.")
+            arr = _dense_numbers(f.name, arr)
             if f.transform_fn is not None:
                 arr = np.asarray(f.transform_fn(arr))
             arr = arr.astype(np.float32).reshape(n, -1)
             if arr.shape[1] != f.dimension:
                 raise InputError(f"Dense feature '{f.name}' has {arr.shape[1]} values per row "
                                  f"but is declared with dimension={f.dimension}.")
-            _check_finite(f.name, arr)
+            _check_finite(f.name, arr, _DENSE_FIX.format(name=f.name))
             out[f.name] = _tensor(arr)
             continue
         encode = _Encoder(f, vocabularies.get(f.name), ids_hint)
@@ -505,12 +646,17 @@ def _check_length_range(f: VarLenSparseFeat, arr: np.ndarray) -> None:
 
 
 def prepare_target(y: Any, n: int, task: str, *, name: str = "y") -> torch.Tensor:
-    """Labels as a float32 (n,) tensor; binary labels must be 0 or 1."""
+    """Labels as a float32 (n,) tensor; binary labels must be 0 or 1. For a multi-task
+    model (``task`` a :class:`ctrkit.tasks.Tasks`): (n, T), see
+    :func:`ctrkit.tasks.prepare_targets`."""
+    if not isinstance(task, str):
+        from .tasks import prepare_targets
+        return prepare_targets(y, n, task, name=name)
     if y is None:
         raise InputError(f"{name} is None; pass one label per row.")
     arr = _to_numpy(y, name)
     if arr.dtype.kind not in "fiub":
-        raise InputTypeError(f"{name} must be numeric, got dtype {arr.dtype}.")
+        raise InputTypeError(_non_numeric_labels(arr, name))
     arr = arr.astype(np.float32)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -527,6 +673,25 @@ def prepare_target(y: Any, n: int, task: str, *, name: str = "y") -> torch.Tenso
                              f"labels in {{0, 1}}. Binarise the labels or use "
                              f"task='regression'.")
     return _tensor(arr)
+
+
+def _non_numeric_labels(arr: np.ndarray, name: str) -> str:
+    """The message for string/object labels: which values, where, and the explicit conversion."""
+    flat = arr.ravel()
+    kinds = np.array([isinstance(v, (str, bytes)) for v in flat]) if flat.dtype == object \
+        else np.full(flat.shape, flat.dtype.kind in "USa")
+    row = int(np.argmax(kinds)) if kinds.any() else 0
+    seen = sorted({str(v) for v in flat[:10000]})
+    lower = {v.strip().lower() for v in seen}
+    if lower <= {"0", "1", "0.0", "1.0"}:
+        fix = f"{name}.astype(int)"
+    else:
+        positive = next((v for v in seen if v.strip().lower() in
+                         ("1", "yes", "true", "y", "t", "click", "clicked", "positive")), seen[-1])
+        fix = f"({name} == {positive!r}).astype(int)"
+    return (f"{name} must be numeric, got dtype {arr.dtype} with values such as "
+            f"{seen[:5]} (row {row}: {flat[row]!r}). ctrkit does not guess which string means a "
+            f"click; convert explicitly, e.g. {fix}.")
 
 
 def prepare_weights(w: Any, n: int, *, name: str = "sample_weight") -> Optional[torch.Tensor]:

@@ -15,7 +15,9 @@ values; refused when the model has no vocabulary). Features whose table has no e
 take ids.
 
 Guessing wrong is caught where it can be: when more than ``max_oov_fraction`` (default 0.5) of
-at least :data:`MIN_VALUES_FOR_OOV_CHECK` values of a feature fall outside its vocabulary, the
+at least :data:`MIN_VALUES_FOR_OOV_CHECK` values of a feature were never seen by its encoder
+(values rarer than a ``min_count`` and missing values map to the OOV id too, but the encoder
+knows them, so they do not count as unseen), the
 call raises an :class:`~ctrkit.errors.InputError` naming the feature and saying whether the
 values look like already-encoded ids or like raw values the vocabulary has not seen. It cannot
 catch encoded ids that happen to be valid raw values too (e.g. MovieLens item ids 1..1682,
@@ -84,6 +86,12 @@ class Vocabulary:
         frac = float(oov.mean())
         if frac <= self.max_oov_fraction:
             return
+        unseen = getattr(self.encoder, "unseen", None)
+        if unseen is not None:  # rare-at-fit and missing values are expected OOV ids
+            oov = np.asarray(unseen(values)).reshape(ids.shape)
+            frac = float(oov.mean())
+            if frac <= self.max_oov_fraction:
+                return
         size = getattr(self.encoder, "vocabulary_size", None)
         flat = values.reshape(-1)
         sample = ", ".join(repr(v) for v in flat[oov.reshape(-1)][:3].tolist())

@@ -51,6 +51,10 @@ def trained(name, **hparams):
     x, y, features = data(64, seed=0)
     model = ctrkit.build(name, features, **hparams)
     model.compile("adam", lr=0.02)
+    tasks = getattr(model, "task_names", None) or ()
+    if len(tasks) > 1:  # a multi-task model: later tasks are subsets of the first (ESMM's kind)
+        rng = np.random.default_rng(1)
+        y = np.stack([y] + [y * (rng.random(len(y)) < 0.5) for _ in tasks[1:]], axis=1)
     model.fit(x, y, batch_size=16, epochs=2, verbose=0)
     return model
 
@@ -115,8 +119,9 @@ def test_export_matches_predict_for_every_model(tmp_path, name, hparams, fmt):
     for n, seed in [(1, 1), (37, 2), (200, 3)]:  # the export's example had 3 rows
         x, _, _ = data(n, seed)
         out = served(*inputs(model, x))
-        assert out.shape == (n, 1)
-        np.testing.assert_allclose(out, model.predict(x), atol=1e-5, rtol=0)
+        expected = model.predict(x)  # (n, 1), or (n, T) for a multi-task model
+        assert out.shape == (n, len(getattr(model, "task_names", None) or ["y"]))
+        np.testing.assert_allclose(out, expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("fmt", ["pt2", "onnx"])

@@ -222,7 +222,7 @@ def test_parquet_histories_of_raw_values_use_their_tables_vocabulary(trained, tm
         model.encoders = {}
 
 
-@pytest.mark.parametrize("name", ctrkit.list_models())
+@pytest.mark.parametrize("name", ctrkit.list_models(multitask=False))
 def test_every_model_encodes_a_sequence_sharing_a_table_by_embedding_name(name):
     """Not only DIN's hist_X pairing: a sequence declared with embedding_name='item' is
     encoded with the 'item' vocabulary in every registered model."""

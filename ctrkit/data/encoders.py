@@ -3,15 +3,17 @@
 Layout of the ids an encoder produces:
 
 - ``0`` is padding (never produced for a real value by a vocabulary encoder);
-- ``1`` is the out-of-vocabulary id: every value unseen at ``fit`` time (or seen fewer than
-  ``min_count`` times) maps to it, so ids new at predict time never crash a model;
+- ``1`` is the out-of-vocabulary id: every value unseen at ``fit`` time, seen fewer than
+  ``min_count`` times, or **missing** (``None``/JSON ``null``, NaN, pandas ``NA``/``NaT``; see
+  :func:`ctrkit.inputs.missing_mask`) maps to it, so ids new at predict time never crash a
+  model and a missing value gets the same id at fit, predict, from Parquet and from JSON;
 - ``2 .. vocabulary_size - 1`` are the known values, in sorted order of the raw values (so the
   ids keep the raw values' order).
 
 With ``num_buckets=N`` the encoder hashes instead (no vocabulary; ``fit`` is not needed): values
 go to ``[1, N)`` with the same stable hash a ``SparseFeat(use_hash=True)`` applies
 (:func:`ctrkit.inputs.hash_values`), so hashing in the encoder or in the feature gives the same
-ids.
+ids; hashing maps a missing value to 0, as it maps ``""`` and ``0``.
 
 An encoder is plain data: :meth:`CategoricalEncoder.to_dict` holds only lists, ints and strings,
 and :meth:`CategoricalEncoder.from_dict` rebuilds it (a saved model can carry its encoders).
@@ -30,7 +32,7 @@ import numpy as np
 
 from .. import errors
 from ..errors import ConfigError, InputError, InputTypeError
-from ..inputs import _to_numpy, hash_values
+from ..inputs import _numbers, _to_numpy, hash_values, missing_mask
 from ..registry import ENCODERS
 
 PAD_ID = 0
@@ -53,7 +55,9 @@ class CategoricalEncoder:
 
     Args:
         name: what the encoder encodes (used in error messages), e.g. the column name.
-        min_count: values seen fewer times than this at ``fit`` map to the OOV id.
+        min_count: values seen fewer times than this at ``fit`` map to the OOV id. The encoder
+            remembers them (``rare_``) so that the model's out-of-vocabulary check
+            (:mod:`ctrkit.vocabulary`) does not take them for unseen values.
         num_buckets: hash into this many buckets instead of learning a vocabulary
             (``vocabulary_size == num_buckets``; ids in ``[1, num_buckets)``, 0 padding).
 
@@ -81,6 +85,7 @@ class CategoricalEncoder:
         self.num_buckets = None if num_buckets is None else int(num_buckets)
         self.kind: Optional[str] = None
         self.classes_: Optional[np.ndarray] = None
+        self.rare_: Optional[np.ndarray] = None
 
     # ---------------------------------------------------------------- state
     @property
@@ -120,21 +125,26 @@ class CategoricalEncoder:
             self.
 
         Raises:
-            InputError: no values, or NaN among float values.
+            InputError: no values, or only missing ones.
         """
         if self.num_buckets is not None:
             return self
         arr = self._values(values).reshape(-1)
+        arr = _numbers(arr[~missing_mask(arr)])  # missing values are not classes: they map to OOV
         if arr.size == 0:
-            raise InputError(f"CategoricalEncoder '{self.name}' cannot be fitted on 0 values.")
+            raise InputError(f"CategoricalEncoder '{self.name}' cannot be fitted on 0 values "
+                             f"(missing values do not count).")
         kind = _kind_of(arr)
         arr = self._cast(arr, kind)
         uniq, counts = np.unique(arr, return_counts=True)
         self.kind = kind
         self.classes_ = uniq[counts >= self.min_count]
+        self.rare_ = uniq[counts < self.min_count]
         return self
 
     def _cast(self, arr: np.ndarray, kind: str) -> np.ndarray:
+        if arr.size == 0:
+            return np.asarray([], dtype={"int": np.int64, "float": np.float64, "str": str}[kind])
         if arr.dtype == object and kind != "str" and arr.size:
             # numbers held as Python objects (a pandas object column, inverse_transform output)
             inferred = np.asarray(arr.tolist())
@@ -147,11 +157,7 @@ class CategoricalEncoder:
                 raise InputTypeError(
                     f"CategoricalEncoder '{self.name}' was fitted on numbers but got values of "
                     f"dtype {arr.dtype}; pass the same kind of values as at fit.")
-            out = arr.astype(np.float64)
-            if np.isnan(out).any():
-                raise InputError(f"CategoricalEncoder '{self.name}' got NaN; fill missing values "
-                                 f"(e.g. with a 'missing' category) before encoding.")
-            return out
+            return arr.astype(np.float64)
         if arr.dtype.kind not in "iub":
             if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
                 return arr.astype(np.int64)
@@ -161,7 +167,8 @@ class CategoricalEncoder:
         return arr.astype(np.int64)
 
     def transform(self, values: Any) -> np.ndarray:
-        """Encode values (any shape) to int64 ids of the same shape; unseen values -> 1.
+        """Encode values (any shape) to int64 ids of the same shape; unseen, rare and missing
+        values -> 1 (the OOV id) with a vocabulary, missing -> 0 when hashing.
 
         Raises:
             NotFittedError: a vocabulary encoder before :meth:`fit`.
@@ -171,15 +178,52 @@ class CategoricalEncoder:
         arr = self._values(values)
         if self.num_buckets is not None:
             return hash_values(arr, self.num_buckets).astype(np.int64)
-        flat = self._cast(arr.reshape(-1), self.kind)
-        classes = self.classes_
-        if len(classes) == 0:
-            return np.full(arr.shape, OOV_ID, dtype=np.int64)
-        pos = np.searchsorted(classes, flat)
-        clipped = np.minimum(pos, len(classes) - 1)
-        found = classes[clipped] == flat
-        ids = np.where(found, clipped + _FIRST_ID, OOV_ID).astype(np.int64)
+        flat = arr.reshape(-1)
+        present = ~missing_mask(flat)
+        ids = np.full(flat.shape, OOV_ID, dtype=np.int64)
+        found, pos = self._lookup(self.classes_, self._cast(_numbers(flat[present]), self.kind))
+        ids[present] = np.where(found, pos + _FIRST_ID, OOV_ID)
         return ids.reshape(arr.shape)
+
+    @staticmethod
+    def _lookup(table: np.ndarray, flat: np.ndarray):
+        """(found, position) of each value in the sorted ``table``."""
+        if len(table) == 0:
+            return np.zeros(flat.shape, dtype=bool), np.zeros(flat.shape, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(table, flat), len(table) - 1)
+        return table[pos] == flat, pos
+
+    def unseen(self, values: Any) -> np.ndarray:
+        """Where ``values`` were never seen at ``fit``: not missing, not a class, not rare.
+
+        The model's out-of-vocabulary check counts these (a rare value mapped to OOV by
+        ``min_count`` and a missing value are expected OOV ids, not signs of wrong input).
+
+        Returns:
+            A bool array of the values' shape (all False for a hashing encoder).
+
+        Raises:
+            NotFittedError: a vocabulary encoder before :meth:`fit`.
+
+        Example:
+            >>> enc = CategoricalEncoder("c", min_count=2).fit(["a", "a", "b"])
+            >>> enc.transform(["a", "b", "z", None]).tolist()
+            [2, 1, 1, 1]
+            >>> enc.unseen(["a", "b", "z", None]).tolist()
+            [False, False, True, False]
+        """
+        self._check_fitted("unseen")
+        arr = self._values(values)
+        flat = arr.reshape(-1)
+        out = np.zeros(flat.shape, dtype=bool)
+        if self.num_buckets is None:
+            present = ~missing_mask(flat)
+            vals = self._cast(_numbers(flat[present]), self.kind)
+            known = self._lookup(self.classes_, vals)[0]
+            if self.rare_ is not None:
+                known |= self._lookup(self.rare_, vals)[0]
+            out[present] = ~known
+        return out.reshape(arr.shape)
 
     def fit_transform(self, values: Any) -> np.ndarray:
         """``fit(values)`` then ``transform(values)``."""
@@ -208,7 +252,8 @@ class CategoricalEncoder:
         """Plain data (lists, ints, strings, None) that :meth:`from_dict` turns back into it."""
         return {"type": "CategoricalEncoder", "name": self.name, "min_count": self.min_count,
                 "num_buckets": self.num_buckets, "kind": self.kind,
-                "classes": None if self.classes_ is None else self.classes_.tolist()}
+                "classes": None if self.classes_ is None else self.classes_.tolist(),
+                "rare": None if self.rare_ is None else self.rare_.tolist()}
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "CategoricalEncoder":
@@ -229,6 +274,8 @@ class CategoricalEncoder:
             dtype = {"int": np.int64, "float": np.float64, "str": str}[kind]
             enc.kind = kind
             enc.classes_ = np.asarray(classes, dtype=dtype).reshape(-1)
+            rare = d.get("rare")  # absent in files saved before rare values were kept
+            enc.rare_ = None if rare is None else np.asarray(rare, dtype=dtype).reshape(-1)
         return enc
 
     def __repr__(self) -> str:

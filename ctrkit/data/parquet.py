@@ -21,10 +21,11 @@ Column layout the reader accepts (checked against every file's schema before the
 """
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -43,6 +44,39 @@ def import_pyarrow():
             "Reading and writing Parquet needs pyarrow, an optional extra of ctrkit: "
             "pip install \"ctrkit[parquet]\" (or pip install pyarrow).") from e
     return pa, pq
+
+
+@contextlib.contextmanager
+def reading(path: PathLike, row_group: Optional[int] = None) -> Iterator[None]:
+    """Turn pyarrow's errors while reading ``path`` into an InputError naming the file.
+
+    Args:
+        path: the Parquet file being read.
+        row_group: the row group being read, when known (named in the message).
+
+    Raises:
+        InputError: pyarrow could not read the file (truncated, corrupt, not Parquet).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> bad = Path(tempfile.mkdtemp()) / "bad.parquet"
+        >>> _ = bad.write_bytes(b"PAR1 truncated")
+        >>> with reading(bad):                                   # doctest: +ELLIPSIS
+        ...     import_pyarrow()[1].read_schema(bad)
+        Traceback (most recent call last):
+        ...
+        ctrkit.errors.InputError: Cannot read Parquet file '...bad.parquet': ...
+    """
+    pa, _ = import_pyarrow()
+    try:
+        yield
+    except (pa.ArrowException, OSError) as e:
+        where = f", row group {row_group}" if row_group is not None else ""
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"Cannot read Parquet file '{path}'{where}: {reason}. The file is "
+                         f"truncated, corrupt or not Parquet; write it again (e.g. "
+                         f"ctrkit.data.write_parquet) or leave it out of the file list.") from e
 
 
 def resolve_paths(paths: Union[PathLike, Sequence[PathLike]]) -> List[str]:
@@ -158,7 +192,8 @@ class ParquetDataset:
             _, pq = import_pyarrow()
             units = []
             for i, f in enumerate(self.files):
-                meta = pq.ParquetFile(f).metadata
+                with reading(f):
+                    meta = pq.ParquetFile(f).metadata
                 units += [(i, g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
             self._units = units
         return self._units
@@ -292,4 +327,4 @@ def write_parquet(x: Any, y: Any = None, path: PathLike = "data.parquet", *,
     return out
 
 
-__all__ = ["ParquetDataset", "import_pyarrow", "resolve_paths", "write_parquet"]
+__all__ = ["ParquetDataset", "import_pyarrow", "reading", "resolve_paths", "write_parquet"]

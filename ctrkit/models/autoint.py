@@ -77,6 +77,9 @@ class AutoInt(EmbeddingMLP):
         att_layer_num, att_embedding_size, att_head_num, att_res: the interacting layers
             (DeepCTR's names and defaults 3, 8, 2, True).
         att_scaling: divide attention logits by √d (the paper does not).
+        linear_feature_columns: features (or names) of an added linear (wide) logit, as
+            DeepCTR-Torch's AutoInt has; None or ``[]`` (default): none.
+        l2_reg_linear: L2 strength on the linear weights.
         dnn_hidden_units: the MLP (``()``: none).
         Other arguments: see :class:`~ctrkit.models.embedding_mlp.EmbeddingMLP`.
 
@@ -93,7 +96,9 @@ class AutoInt(EmbeddingMLP):
                  seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, att_scaling: bool = False,
                  share_history_embeddings: bool = True,
-                 embedding_regularizer: Any = "l2", init: Any = "ctrkit") -> None:
+                 embedding_regularizer: Any = "l2", init: Any = "ctrkit",
+                 linear_feature_columns: Optional[Sequence[Any]] = None,
+                 l2_reg_linear: float = 1e-5) -> None:
         units = tuple(int(u) for u in dnn_hidden_units)
         if isinstance(att_layer_num, bool) or int(att_layer_num) < 0:
             raise ConfigError(f"att_layer_num must be an integer >= 0, got {att_layer_num!r}.")
@@ -120,6 +125,7 @@ class AutoInt(EmbeddingMLP):
         out += units[-1] if units else self.dense_dim
         self.dnn_linear = nn.Linear(out, 1, bias=False)
         self.initializer.output_(self.dnn_linear)
+        self.linear = self.optional_linear(linear_feature_columns, l2_reg_linear)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch`` of B rows -> logits (B,)."""
@@ -134,4 +140,7 @@ class AutoInt(EmbeddingMLP):
             parts.append(self.dnn(self.dnn_input(batch, fields)))
         else:
             parts += self.dense_values(batch, self.dense)
-        return self.head(self.dnn_linear(torch.cat(parts, dim=-1)).squeeze(-1))
+        logit = self.dnn_linear(torch.cat(parts, dim=-1)).squeeze(-1)
+        if self.linear is not None:
+            logit = logit + self.linear(batch)
+        return self.head(logit)

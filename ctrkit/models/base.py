@@ -18,6 +18,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
+from ..layers.dense_transform import DenseTransforms
 from ..layers.embedding import EmbeddingTables
 from ..layers.init import _CURRENT as _INIT_SCOPE, Initializer, create_initializer
 from ..layers.head import PredictionHead, check_task
@@ -45,6 +46,11 @@ def resolve_device(device: Any) -> torch.device:
 
 def _clear_auxiliary_losses(model: nn.Module, args: Any) -> None:
     model._auxiliary_losses = []
+
+
+def _apply_dense_transforms(model: nn.Module, args: Any) -> Any:
+    """The batch with its fitted dense transforms applied (tensor ops: exported too)."""
+    return (model.dense_transforms(args[0]),) + tuple(args[1:])
 
 
 def _feature_names(value: Any) -> Any:
@@ -97,6 +103,9 @@ class BaseModel(nn.Module):
 
     #: the registered name (set by ``ctrkit.build``/``register_model``).
     registered_name: Optional[str] = None
+    #: a multi-task model's task names and types (set by :meth:`set_tasks`); None: one output.
+    task_names: Optional[tuple] = None
+    task_types: Optional[tuple] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -172,6 +181,36 @@ class BaseModel(nn.Module):
         self._auxiliary_losses: List[torch.Tensor] = []
         # each forward starts with no auxiliary losses: they belong to ONE forward pass
         self.register_forward_pre_hook(_clear_auxiliary_losses)
+        #: fitted dense transforms (``DenseFeat(transform=...)``), applied first in forward
+        # (None without any: no empty module in summaries or state dicts)
+        transforms = DenseTransforms(self.features)
+        self.dense_transforms: Optional[DenseTransforms] = transforms if len(transforms) else None
+        if self.dense_transforms is not None:
+            self.register_forward_pre_hook(_apply_dense_transforms)
+
+    def set_tasks(self, task_names: Sequence[str], task_types: Any = "binary",
+                  use_bias: bool = True) -> None:
+        """Make this model a multi-task model: ``forward`` then returns (B, T) logits, one
+        column per task in ``task_names`` order, and ``self.head`` is a
+        :class:`~ctrkit.tasks.MultiTaskHead` (a bias and output transform per task).
+
+        Call it in ``__init__`` after ``super().__init__``. ``self.task`` becomes a
+        :class:`~ctrkit.tasks.Tasks`; ``compile``/``fit``/``evaluate``/``predict`` then take
+        and report every task (see docs/training.md).
+
+        Args:
+            task_names: two or more distinct names, e.g. ``("ctr", "cvr")``.
+            task_types: ``'binary'``/``'regression'`` per task, or one for all.
+            use_bias: learn a bias per task on its logit.
+
+        Raises:
+            ConfigError: bad names or types (see :class:`~ctrkit.tasks.Tasks`).
+        """
+        from ..tasks import MultiTaskHead, Tasks
+        tasks = Tasks(task_names, task_types)
+        self.task = tasks
+        self.task_names, self.task_types = tasks.names, tasks.types
+        self.head = MultiTaskHead(tasks, use_bias)
 
     # ----------------------------------------------------------------- helpers for models
     @staticmethod
@@ -392,7 +431,8 @@ class BaseModel(nn.Module):
     def compile(self, optimizer: Any = "adam", loss: Any = "binary_crossentropy",
                 metrics: Optional[Sequence[Any]] = None, lr: Optional[float] = None,
                 clipnorm: Optional[float] = None, gauc_group: Optional[str] = None,
-                strategy: Optional[str] = None, learning_rate: Optional[float] = None) -> None:
+                strategy: Optional[str] = None, learning_rate: Optional[float] = None,
+                loss_weights: Any = None) -> None:
         """Choose optimizer, loss and metrics (names or objects). See :class:`Trainer`.
 
         ``learning_rate`` is Keras's name for ``lr`` (give one of them). Metric and loss names
@@ -401,18 +441,71 @@ class BaseModel(nn.Module):
         name it was given. ``strategy=None`` trains data-parallel when the script is launched
         with torchrun (``'ddp'`` demands it); see :mod:`ctrkit.training.distributed`.
 
+        A multi-task model (``model.task_names``) takes ``loss``, ``loss_weights`` and
+        ``metrics`` as one value for all tasks, a dict keyed by task name, or a list in task
+        order (see :class:`~ctrkit.training.multitask.MultiTaskTrainer`).
+
         Raises:
-            ConfigError: ``lr`` and ``learning_rate`` both given with different values.
+            ConfigError: ``lr`` and ``learning_rate`` both given with different values;
+                ``loss_weights`` for a model with one output.
         """
         if learning_rate is not None:
             if lr is not None and float(lr) != float(learning_rate):
                 raise ConfigError(f"compile got lr={lr!r} and learning_rate={learning_rate!r}; "
                                   f"they are the same setting, pass only one.")
             lr = learning_rate
+        if self.task_names is not None:
+            from ..training.multitask import MultiTaskTrainer
+            self.trainer = MultiTaskTrainer(self, optimizer, loss, metrics, lr=lr,
+                                            clipnorm=clipnorm, gauc_group=gauc_group,
+                                            strategy=strategy, loss_weights=loss_weights)
+            return
+        if loss_weights is not None:
+            raise ConfigError(f"loss_weights={loss_weights!r} weighs the tasks of a "
+                              f"multi-task model, but this model has one output; drop it "
+                              f"(or build the model with task_names=...).")
         if self.task == "regression" and loss == "binary_crossentropy":
             loss = "mse"
         self.trainer = Trainer(self, optimizer, loss, metrics, lr=lr, clipnorm=clipnorm,
                                gauc_group=gauc_group, strategy=strategy)
+
+    def _dense_columns(self, x: Any) -> Dict[str, torch.Tensor]:
+        """The raw values of the dense features that declare a transform, validated."""
+        from ..inputs import Columns, RawColumns, _as_mapping, prepare_inputs
+        feats = [f for f in self.features if isinstance(f, DenseFeat) and f.transform]
+        if isinstance(x, Columns):
+            return {f.name: x[f.name] for f in feats}
+        data = x.data if isinstance(x, RawColumns) else _as_mapping(self.features, x)
+        return prepare_inputs(feats, data).tensors
+
+    def adapt(self, x: Any) -> "BaseModel":
+        """Fit the dense transforms (``DenseFeat(transform=...)``) on training inputs ``x``.
+
+        ``fit`` calls it on its training rows when the transforms were never adapted; call it
+        yourself before training from a batch source (Parquet, a generator) or to adapt on
+        other data. Adapting again replaces the statistics (the weights were trained on the
+        old ones).
+
+        Args:
+            x: in-memory inputs as for :meth:`predict` (only the transformed dense columns are
+                read).
+
+        Returns:
+            self.
+
+        Raises:
+            InputError: bad dense values (e.g. ``<= -1`` under ``log1p``).
+
+        Example:
+            >>> import ctrkit, numpy as np
+            >>> from ctrkit import DenseFeat, SparseFeat
+            >>> m = ctrkit.build("wdl", [SparseFeat("u", 3), DenseFeat("n", transform="normalize")])
+            >>> float(m.adapt({"u": [1, 2], "n": [1.0, 3.0]}).dense_transforms.by_index[0].mean)
+            2.0
+        """
+        if self.dense_transforms is not None:
+            self.dense_transforms.adapt(self._dense_columns(x))
+        return self
 
     def fit(self, x=None, y=None, batch_size: Optional[int] = None, epochs: int = 1,
             verbose: int = 1, initial_epoch: int = 0, validation_split: float = 0.0,
@@ -440,17 +533,46 @@ class BaseModel(nn.Module):
             InputError: bad data (nothing is trained then).
         """
         trainer = require_trainer(self)
+        if self.dense_transforms is not None and not self.dense_transforms.adapted:
+            self._adapt_on_training_rows(x, validation_split)
         with self._encoding(encoded) as encoded:
+            ex = self.encode_inputs(x, encoded)
             if (isinstance(validation_data, (tuple, list)) and validation_data
                     and not is_batch_source(validation_data)):
-                validation_data = (self.encode_inputs(validation_data[0], encoded),
+                # the training x itself stays the same object (the leakage check skips it)
+                vx = validation_data[0]
+                validation_data = (ex if vx is x else self.encode_inputs(vx, encoded),
                                    *validation_data[1:])
             return trainer.fit(
-                self.encode_inputs(x, encoded), y, batch_size=batch_size, epochs=epochs,
+                ex, y, batch_size=batch_size, epochs=epochs,
                 verbose=verbose, initial_epoch=initial_epoch, validation_split=validation_split,
                 validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
                 sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
                 validation_steps=validation_steps, validation_freq=validation_freq)
+
+    def _check_dense(self, x: Any) -> None:
+        """Unadapted transforms are refused; in-memory raw dense values far outside the
+        training range are counted and reported (a DataRangeWarning)."""
+        if self.dense_transforms is None:
+            return
+        if x is None or is_batch_source(x):
+            for t in self.dense_transforms.by_index:
+                if not bool(t.adapted):
+                    t.check(torch.zeros(0, 1))  # raises NotFittedError naming the feature
+            return
+        self.dense_transforms.check(self._dense_columns(x))
+
+    def _adapt_on_training_rows(self, x: Any, validation_split: Any) -> None:
+        if x is None or is_batch_source(x):
+            raise ConfigError(
+                "The model's dense transforms (DenseFeat(transform=...)) were never adapted, "
+                "and fit reads a batch source: call model.adapt(x_sample) with in-memory "
+                "training rows first (e.g. a large sample of the Parquet files as a DataFrame).")
+        cols = self._dense_columns(x)
+        n = len(next(iter(cols.values())))
+        split = float(validation_split or 0.0)
+        keep = int(n * (1.0 - split)) if 0.0 < split < 1.0 else n  # as the trainer holds out
+        self.dense_transforms.adapt({k: v[:keep] for k, v in cols.items()})
 
     def evaluate(self, x, y=None, batch_size: int = 256, sample_weight=None, verbose: int = 0,
                  callbacks=None, steps: Optional[int] = None,
@@ -459,6 +581,7 @@ class BaseModel(nn.Module):
         batch source with ``y=None``; ``steps`` batches of an iterable, default all;
         ``encoded`` as in :meth:`fit`)."""
         trainer = require_trainer(self)
+        self._check_dense(x)
         with self._encoding(encoded) as encoded:
             return trainer.evaluate(self.encode_inputs(x, encoded), y, batch_size=batch_size,
                                     sample_weight=sample_weight, verbose=verbose,
@@ -466,7 +589,7 @@ class BaseModel(nn.Module):
 
     def predict(self, x, batch_size: int = 256, callbacks=None,
                 steps: Optional[int] = None, encoded: Optional[bool] = None,
-                verbose: int = 0) -> np.ndarray:
+                verbose: int = 0, as_dict: bool = False) -> Any:
         """Predictions as a float64 numpy array of shape (N, 1), as DeepCTR returns them
         (probabilities for ``task='binary'``). Runs in eval mode without autograd.
 
@@ -474,10 +597,20 @@ class BaseModel(nn.Module):
         ``x_batch`` or ``(x_batch, ...)``); rows come back in the order it yields them.
         ``encoded`` as in :meth:`fit`: by default raw values when the model carries
         vocabularies, ids otherwise. ``verbose`` (Keras's argument, 0, 1 or 2) is checked,
-        but predict prints nothing at any verbosity."""
+        but predict prints nothing at any verbosity.
+
+        A multi-task model returns (N, T) in ``model.task_names`` order (DeepCTR-Torch's
+        form); ``as_dict=True`` returns ``{task: (N,) array}`` instead.
+
+        Raises:
+            ConfigError: ``as_dict=True`` for a model with one output."""
         check_verbose(verbose)
+        if as_dict and self.task_names is None:
+            raise ConfigError("predict(as_dict=True) returns one array per task of a "
+                              "multi-task model; this model has one output.")
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        self._check_dense(x)
         with self._encoding(encoded) as encoded:
             data = self.input_source(x, steps=steps, encoded=encoded)
             try:
@@ -488,6 +621,10 @@ class BaseModel(nn.Module):
                 cbs.on_predict_end()
             finally:
                 data.close()
+        if self.task_names is not None:
+            from ..tasks import as_task_dict
+            pred = self.head.output(logits.double()).numpy()
+            return as_task_dict(pred, self.task) if as_dict else pred
         return self.head.output(logits.double()).numpy().reshape(-1, 1)
 
     def input_source(self, x, steps: Optional[int] = None, encoded: Optional[bool] = None):

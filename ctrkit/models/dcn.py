@@ -160,6 +160,9 @@ class DCNv2(EmbeddingMLP):
         model_structure: ``'parallel'`` or ``'stacked'`` (cross network, then the MLP).
         dnn_hidden_units: the MLP (``()``: the cross network alone).
         l2_reg_cross: L2 strength on the cross weights.
+        linear_feature_columns: features (or names) of an added linear (wide) logit, as
+            DeepCTR-Torch's DCN has; None or ``[]`` (default): none.
+        l2_reg_linear: L2 strength on the linear weights.
         Other arguments: see :class:`~ctrkit.models.embedding_mlp.EmbeddingMLP`.
 
     Raises:
@@ -183,7 +186,9 @@ class DCNv2(EmbeddingMLP):
                  seed: Optional[int] = 1024, task: str = "binary", device: Any = "cpu",
                  gpus: Any = None, share_history_embeddings: bool = True,
                  embedding_regularizer: Any = "l2", init: Any = "ctrkit",
-                 num_experts: Optional[int] = None) -> None:
+                 num_experts: Optional[int] = None,
+                 linear_feature_columns: Optional[Sequence[Any]] = None,
+                 l2_reg_linear: float = 1e-5) -> None:
         if model_structure not in STRUCTURES:
             raise ConfigError(f"model_structure must be one of {list(STRUCTURES)}, got "
                               f"{model_structure!r}.")
@@ -211,18 +216,23 @@ class DCNv2(EmbeddingMLP):
         self.parallel = parallel
         self.dnn_linear = nn.Linear(out_dim, 1, bias=False)
         self.initializer.output_(self.dnn_linear)
+        self.linear = self.optional_linear(linear_feature_columns, l2_reg_linear)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch`` of B rows -> logits (B,)."""
         x0 = self.dnn_input(batch)
         if not self.parallel:  # stacked: x0 -> cross network -> MLP
-            return self.head(self.dnn_linear(self.dnn(self.cross(x0))).squeeze(-1))
-        parts = []
-        if self.cross.num_layers:
-            parts.append(self.cross(x0))
-        if self.use_dnn:
-            parts.append(self.dnn(x0))
-        return self.head(self.dnn_linear(torch.cat(parts, dim=-1)).squeeze(-1))
+            logit = self.dnn_linear(self.dnn(self.cross(x0))).squeeze(-1)
+        else:
+            parts = []
+            if self.cross.num_layers:
+                parts.append(self.cross(x0))
+            if self.use_dnn:
+                parts.append(self.dnn(x0))
+            logit = self.dnn_linear(torch.cat(parts, dim=-1)).squeeze(-1)
+        if self.linear is not None:
+            logit = logit + self.linear(batch)
+        return self.head(logit)
 
 
 @MODELS.register("dcn")

@@ -162,6 +162,16 @@ class EmbeddingMLP(BaseModel):
             return torch.zeros_like(dnn_input[:, 0])
         return self.dnn_linear(self.dnn(dnn_input)).squeeze(-1)
 
+    def optional_linear(self, linear_feature_columns: Optional[Sequence[Any]],
+                        l2_reg_linear: float) -> Optional[nn.Module]:
+        """A wide (linear) logit over ``linear_feature_columns`` for models whose linear part is
+        optional (DCN, AutoInt: DeepCTR-Torch adds one); None or ``[]``: no linear part."""
+        if not linear_feature_columns:
+            return None
+        from ..layers.linear import LinearLogit
+        lin = resolve_features(self.features, linear_feature_columns, "linear_feature_columns")
+        return LinearLogit(self._sorted(lin), self.table_of, self.initializer, l2_reg_linear)
+
     def check_equal_dims(self, model: str) -> None:
         """Interaction models multiply field vectors, so all fields need one width."""
         dims = {f.name: f.embedding_dim for f in self.fields}

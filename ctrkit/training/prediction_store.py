@@ -31,8 +31,9 @@ class PredictionStore:
         self.seen = 0
         self._chunks: Dict[str, List[torch.Tensor]] = {k: [] for k in self.keys}
         self._buf: Optional[Dict[str, torch.Tensor]] = None
-        if capacity is not None:
-            self._buf = {k: torch.empty(capacity, dtype=self._dtype(k)) for k in self.keys}
+        # allocated at the first batch, whose columns give the row shape ((B,) or, with
+        # several tasks, (B, T))
+        self._lazy = capacity is not None
 
     def add(self, logits: torch.Tensor, batch) -> None:
         """Append one batch: its logits (B,) and the batch's labels/weights/group columns."""
@@ -44,6 +45,10 @@ class PredictionStore:
         for g in self.groups:
             cols[f"group:{g}"] = batch.x[g]
         n = len(cols["logits"])
+        if self._lazy:
+            self._lazy = False
+            self._buf = {k: torch.empty((self.capacity,) + tuple(v.shape[1:]),
+                                        dtype=self._dtype(k)) for k, v in cols.items()}
         if self._buf is not None and self.seen + n <= self.capacity:
             for k, v in cols.items():
                 self._buf[k][self.seen:self.seen + n] = v

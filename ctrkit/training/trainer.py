@@ -74,16 +74,11 @@ class Trainer:
         self.model = model
         self.strategy = distributed.check_strategy(strategy)
         self.loss: Loss = get_loss(loss, model.task)
-        self.metrics: List[Metric] = get_metrics(metrics)
-        if gauc_group is not None:
-            self.metrics = [m if not m.needs_groups or m.group else
-                            dataclasses.replace(m, group=gauc_group) for m in self.metrics]
-        for m in self.metrics:
-            if m.needs_groups and not m.group:
-                raise ConfigError(
-                    f"Metric '{m.name}' needs a group per row (e.g. the user) but none was "
-                    f"named; pass compile(..., gauc_group='user') or a metric object such as "
-                    f"GAUC(group='user').")
+        self.metrics: List[Metric] = grouped_metrics(get_metrics(metrics), gauc_group)
+        self._optimizer(optimizer, lr, clipnorm)
+
+    def _optimizer(self, optimizer, lr: Optional[float], clipnorm: Optional[float]) -> None:
+        model = self.model
         if clipnorm is not None and not float(clipnorm) > 0:
             raise ConfigError(f"clipnorm must be > 0, got {clipnorm!r}.")
         self.clipnorm = None if clipnorm is None else float(clipnorm)
@@ -120,7 +115,7 @@ class Trainer:
                                 need_y=need_y, steps=steps, what=what)
 
     def _validation(self, data: DataAdapter, validation_split: float, validation_data,
-                    validation_steps: Optional[int] = None
+                    validation_steps: Optional[int] = None, x: Any = None
                     ) -> Tuple[DataAdapter, Optional[DataAdapter]]:
         if validation_data is not None:
             if is_batch_source(validation_data):
@@ -136,10 +131,12 @@ class Trainer:
                     f"It may also be a batch source: a ctrkit.data.ParquetDataset or an "
                     f"iterable of (x_batch, y_batch) batches.")
             try:
-                return data, self.source(vx, vy, vw, steps=validation_steps,
-                                         what="validation_data")
+                val = self.source(vx, vy, vw, steps=validation_steps, what="validation_data")
             except InputError as e:
                 raise type(e)(f"In validation_data: {e}") from e
+            if vx is not x:  # validating on the very training x is deliberate, not a leak
+                self._check_leakage(data, val, "validation_data")
+            return data, val
         if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
                 or not 0.0 <= validation_split < 1.0):
             raise ConfigError(f"validation_split must lie in [0, 1), got {validation_split!r}.")
@@ -157,7 +154,15 @@ class Trainer:
                               f"{n - split} validation rows out of {n}; both must be >= 1.")
         idx = torch.arange(n)
         # Keras semantics: the LAST fraction of rows, taken before any shuffling.
-        return data.subset(idx[:split]), data.subset(idx[split:])
+        train, val = data.subset(idx[:split]), data.subset(idx[split:])
+        self._check_leakage(train, val, f"validation_split={validation_split}")
+        return train, val
+
+    def _check_leakage(self, train: DataAdapter, val: DataAdapter, source: str) -> None:
+        """The duplicate-row data check (see :mod:`ctrkit.training.leakage`), in-memory data."""
+        if isinstance(train, ArrayDataAdapter) and isinstance(val, ArrayDataAdapter):
+            from .leakage import warn_on_leakage
+            warn_on_leakage(self.model.features, train.x, val.x, source)
 
     # ------------------------------------------------------------------ loops
     def train_loss(self, batch: Dict[str, torch.Tensor], y: torch.Tensor,
@@ -285,7 +290,7 @@ class Trainer:
                 f"pass over its rows. Drop steps_per_epoch.")
         try:
             train, val = self._validation(data, validation_split, validation_data,
-                                          validation_steps)
+                                          validation_steps, x)
         except BaseException:
             data.close()
             raise
@@ -408,6 +413,24 @@ class Trainer:
         return logs
 
 
+def grouped_metrics(metrics: List[Metric], gauc_group: Optional[str]) -> List[Metric]:
+    """``metrics`` with ``gauc_group`` as the group of every group metric that names none.
+
+    Raises:
+        ConfigError: a group metric (GAUC) is left without a group.
+    """
+    if gauc_group is not None:
+        metrics = [m if not m.needs_groups or m.group else
+                   dataclasses.replace(m, group=gauc_group) for m in metrics]
+    for m in metrics:
+        if m.needs_groups and not m.group:
+            raise ConfigError(
+                f"Metric '{m.name}' needs a group per row (e.g. the user) but none was "
+                f"named; pass compile(..., gauc_group='user') or a metric object such as "
+                f"GAUC(group='user').")
+    return metrics
+
+
 def check_logits(model, logits: torch.Tensor, rows: int) -> torch.Tensor:
     """``logits`` if it holds one logit per row, shape ``(rows,)``.
 
@@ -415,6 +438,15 @@ def check_logits(model, logits: torch.Tensor, rows: int) -> torch.Tensor:
         ConfigError: any other shape; (B, 1) in particular, which a loss would broadcast
             against (B,) labels to (B, B), a wrong result without an error.
     """
+    tasks = getattr(model, "task", None)
+    if not isinstance(tasks, str) and tasks is not None:  # a multi-task model: (rows, T)
+        if logits.shape != (rows, len(tasks)):
+            raise ConfigError(
+                f"{type(model).__name__}.forward returned logits of shape "
+                f"{tuple(logits.shape)} for a batch of {rows} rows; a model with tasks "
+                f"{list(tasks.names)} returns one logit per row and task, shape "
+                f"({rows}, {len(tasks)}), in task order.")
+        return logits
     if logits.shape != (rows,):
         raise ConfigError(
             f"{type(model).__name__}.forward returned logits of shape {tuple(logits.shape)} for "

@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,27 @@ def test_paths_may_be_a_file_a_directory_a_glob_or_a_list(tmp_path):
         ParquetDataset(d, shuffle_buffer=-1)
     with pytest.raises(ConfigError, match=r"label must be a column name or None, got 3"):
         ParquetDataset(d, label=3)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "zero_pages"])
+def test_a_damaged_parquet_file_is_named_not_a_raw_arrow_error(tmp_path, damage):
+    """Issue 25: a truncated file raised pyarrow's ArrowInvalid without the file's name."""
+    import ctrkit
+    from ctrkit import SparseFeat
+    from ctrkit.errors import InputError
+    rng = np.random.default_rng(0)
+    x = {"user": rng.integers(0, 5, 400), "item": rng.integers(0, 7, 400)}
+    path = Path(write_parquet(x, rng.integers(0, 2, 400), tmp_path / "t.parquet",
+                              row_group_size=100))
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+        where = r"Cannot read Parquet file '.*t\.parquet': .*truncated, corrupt or not Parquet"
+    else:  # the footer is intact, the data pages of the row groups are overwritten
+        path.write_bytes(data[:4] + bytes(len(data) // 5 - 4) + data[len(data) // 5:])
+        where = r"(?s)Cannot read Parquet file '.*t\.parquet', row group \d: .*write it again"
+    model = ctrkit.build("base", [SparseFeat("user", 5, 2), SparseFeat("item", 7, 2)],
+                         dnn_hidden_units=(2,))
+    model.compile("adam")
+    with pytest.raises(InputError, match=where):
+        model.fit(ParquetDataset(path), epochs=1, verbose=0)

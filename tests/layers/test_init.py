@@ -147,7 +147,7 @@ def test_layer_init_argument_forms():
     assert isinstance(resolve_init(None), CtrkitInit)
 
 
-@pytest.mark.parametrize("name", ctrkit.list_models())
+@pytest.mark.parametrize("name", ctrkit.list_models(multitask=False))
 def test_models_take_init_and_init_std(name, small_synthetic):
     _, _, features = small_synthetic
     default = ctrkit.build(name, features)

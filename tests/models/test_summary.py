@@ -6,7 +6,7 @@ import ctrkit
 from ctrkit.models.summary import ModelSummary
 
 
-@pytest.mark.parametrize("name", ctrkit.list_models())
+@pytest.mark.parametrize("name", ctrkit.list_models(multitask=False))
 def test_summary_lists_every_table_and_counts_every_parameter_once(name, tutorial, capsys):
     x, y, features, _ = tutorial
     model = ctrkit.build(name, features)

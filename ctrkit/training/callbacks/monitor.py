@@ -107,6 +107,13 @@ class Monitor:
     # ------------------------------------------------------------------ internals
     def _resolve_direction(self, model) -> str:
         direction = metric_direction(self.key)
+        tasks = getattr(getattr(model, "trainer", None), "tasks", None)
+        if direction is None and tasks is not None:  # '<task>_<metric>' of a multi-task fit
+            base = self.key[4:] if self.key.startswith("val_") else self.key
+            for task in tasks.names:
+                if base.startswith(task + "_"):
+                    direction = metric_direction(base[len(task) + 1:])
+                    break
         if direction is None and model is not None:
             # A Metric object passed to compile() carries its own direction.
             base = self.key[4:] if self.key.startswith("val_") else self.key

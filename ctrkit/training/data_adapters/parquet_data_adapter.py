@@ -199,7 +199,9 @@ class ParquetDataAdapter(DataAdapter):
         """What to read from one file and how (padded/ragged sequences); raises on a
         mismatch, naming the file."""
         pa = self.pa
-        schema = self.pq.read_schema(path)
+        from ...data.parquet import reading
+        with reading(path):
+            schema = self.pq.read_schema(path)
         types = {name: schema.field(name).type for name in schema.names}
 
         def fail(msg: str) -> None:
@@ -283,11 +285,18 @@ class ParquetDataAdapter(DataAdapter):
         stop = n if stop is None else stop
         path = self.dataset.files[index]
         layout = self._layout[index]
-        pf = self.pq.ParquetFile(path)
+        from ...data.parquet import reading
+        with reading(path, group):
+            pf = self.pq.ParquetFile(path)
+            batches = pf.iter_batches(batch_size=self.dataset.read_rows, row_groups=[group],
+                                      columns=layout["columns"], use_threads=False)
         self.row_groups_read += 1
         offset = 0
-        for rb in pf.iter_batches(batch_size=self.dataset.read_rows, row_groups=[group],
-                                  columns=layout["columns"], use_threads=False):
+        while True:
+            with reading(path, group):  # a damaged page fails while it is decoded
+                rb = next(batches, None)
+            if rb is None:
+                break
             lo, hi = offset, offset + rb.num_rows
             offset = hi
             if hi <= start:
@@ -305,7 +314,12 @@ class ParquetDataAdapter(DataAdapter):
 
     def _column(self, table, name: str) -> np.ndarray:
         col = table.column(name).combine_chunks()
-        if col.null_count:
+        f = next((g for g in self.model.features if g.name == name), None)
+        categorical = f is not None and not isinstance(f, DenseFeat) and (
+            self._encoded(name) or getattr(f, "use_hash", False))
+        if col.null_count and not (categorical and not _is_list(self.pa, col.type)):
+            # a null categorical value is a missing value: the encoder or the hash maps it
+            # (ctrkit.inputs.missing_mask), as it does in memory and in a JSON request
             row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
             raise InputError(f"Column '{name}' is null at row {row}; fill missing values "
                              f"before writing (e.g. 0, the padding/unknown id).")
