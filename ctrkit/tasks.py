@@ -118,6 +118,15 @@ def per_task(value: Any, tasks: Tasks, what: str, nested: bool = False) -> List[
     return [value] * len(names)
 
 
+def _as_array(value: Any, name: str) -> np.ndarray:
+    """Labels as numpy: a tensor, a pandas object (``to_numpy``) or anything array-like."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value)
+
+
 def prepare_targets(y: Any, n: int, tasks: Tasks, *, name: str = "y") -> torch.Tensor:
     """Labels of a multi-task model as a float32 (n, T) tensor in task order (NaN: no label).
 
@@ -138,7 +147,6 @@ def prepare_targets(y: Any, n: int, tasks: Tasks, *, name: str = "y") -> torch.T
         >>> prepare_targets({"cvr": [np.nan, 1], "ctr": [0, 1]}, 2, t).tolist()
         [[0.0, nan], [1.0, 1.0]]
     """
-    from .inputs import _to_numpy
     if y is None:
         raise InputError(f"{name} is None; pass labels for the tasks {list(tasks.names)}.")
     if hasattr(y, "columns") and set(tasks.names) <= {str(c) for c in y.columns}:
@@ -152,7 +160,7 @@ def prepare_targets(y: Any, n: int, tasks: Tasks, *, name: str = "y") -> torch.T
             isinstance(c, (np.ndarray, torch.Tensor)) or hasattr(c, "to_numpy") for c in y):
         cols = list(y)  # a list of T label arrays (a nested Python list is read as rows)
     else:
-        arr = _to_numpy(y, name)
+        arr = _as_array(y, name)
         if arr.ndim != 2 or arr.shape[1] != len(tasks):
             raise InputError(f"{name} has shape {arr.shape}; a model with tasks "
                              f"{list(tasks.names)} takes an ({n}, {len(tasks)}) array in "
@@ -161,7 +169,7 @@ def prepare_targets(y: Any, n: int, tasks: Tasks, *, name: str = "y") -> torch.T
         cols = [arr[:, i] for i in range(arr.shape[1])]
     out = np.empty((n, len(tasks)), dtype=np.float32)
     for i, (task, kind, col) in enumerate(zip(tasks.names, tasks.types, cols)):
-        arr = _to_numpy(col, f"{name}['{task}']")
+        arr = _as_array(col, f"{name}['{task}']")
         if arr.dtype.kind not in "fiub":
             raise InputTypeError(f"{name}['{task}'] must be numeric, got dtype {arr.dtype}.")
         arr = arr.astype(np.float32).reshape(-1) if arr.ndim == 2 and arr.shape[1:] == (1,) \

@@ -118,7 +118,7 @@ class _PortMeta(type):
         name, _, defaults = SIGNATURES[cls._name]
         bound = {**defaults, **bind(cls._name, args, kwargs)}
         features = bound.pop("dnn_feature_columns")
-        from .. import build
+        from ..factory import build
         return build(name, features, **bound)
 
     def __instancecheck__(cls, obj: Any) -> bool:
