@@ -147,7 +147,7 @@ class _SealingWriter:
 
     def __init__(self, fh: Any) -> None:
         self.fh, self.digest, self.tail = fh, hashlib.sha256(), b""
-        self.last22 = b""
+        self.last20 = b""
 
     def write(self, data: Any) -> int:
         data = bytes(data)
@@ -155,7 +155,7 @@ class _SealingWriter:
         out, self.tail = joined[:-2], joined[-2:]
         self.digest.update(out)
         self.fh.write(out)
-        self.last22 = (self.last22 + out)[-20:]
+        self.last20 = (self.last20 + out)[-20:]
         return len(data)
 
     def flush(self) -> None:
@@ -164,7 +164,7 @@ class _SealingWriter:
     def seal(self) -> None:
         # an empty comment: the archive ends with the EOCD record, whose last field is the
         # comment length (0); it becomes the seal's length, then the seal follows
-        if self.tail != b"\x00\x00" or not self.last22.startswith(_EOCD):
+        if self.tail != b"\x00\x00" or not self.last20.startswith(_EOCD):
             raise SerializationError("torch.save did not end its archive with an empty zip "
                                      "comment, so the file cannot be sealed (unexpected torch "
                                      "version); nothing was written.")
