@@ -284,8 +284,8 @@ def load_plain(path: PathLike, expected_format: str,
     path = Path(path)
     if not path.is_file():
         raise SerializationError(f"No file at '{path}'.")
-    if _ends_with_seal(path):
-        verify_file(path)  # a ctrkit file: whatever byte is damaged, say so first
+    # a ctrkit file: whatever byte is damaged, say so first (the whole file is hashed once)
+    sealed = verify_file(path) if _ends_with_seal(path) else None
     with open(path, "rb") as fh:
         head = fh.read(4)
     # torch.save writes a zip archive (b"PK\x03\x04"); older torch a raw pickle (b"\x80")
@@ -294,7 +294,8 @@ def load_plain(path: PathLike, expected_format: str,
                                                 f"written by torch.save; it starts with {head!r})")
         raise SerializationError(f"Cannot read '{path}': {what}. Pass the file that "
                                  f"model.save() wrote.")
-    sealed = verify_file(path)
+    if sealed is None:  # no intact seal at the end: truncated/damaged, or written before sealing
+        sealed = verify_file(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad archives and refused pickles
