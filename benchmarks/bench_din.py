@@ -227,7 +227,7 @@ def profile_predict(rows: int, maxlen: int, threads: int, batches: int = 60) -> 
     import ctrkit
     from ctrkit.inputs import prepare_inputs
     from ctrkit.layers.frozen import frozen_weights
-    from ctrkit.training import allocator
+    from ctrkit.utils import allocator
     torch.set_num_threads(threads)
     x, y = make_data(max(rows, batches * BATCH), maxlen)
     model = ctrkit.build("din", features(ctrkit, maxlen), seed=0)

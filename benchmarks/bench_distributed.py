@@ -35,7 +35,7 @@ def worker(args) -> None:
     torch.set_num_threads(args.threads)
     import ctrkit
     from ctrkit.datasets import make_synthetic
-    from ctrkit.training import distributed
+    from ctrkit import strategies as distributed
 
     x, y, feats = make_synthetic(n_rows=args.rows, n_users=2000, n_items=5000, n_categories=50,
                                  maxlen=args.maxlen, embedding_dim=8, seed=0)

@@ -6,7 +6,7 @@ and the ``--maxlen``-long history), a small user table, SGD, and ``--batch`` row
 step. ``strategy='ddp'`` keeps a full replica of every table, and its dense gradient, in every
 process; ``strategy=TorchRec(sharding={'item': 'row_wise'})`` keeps 1/W of the item rows per
 process; ``torchrec-deferred`` is the same with the model built inside
-:func:`~ctrkit.training.torchrec_strategy.sharded_init`, so no process ever holds the whole
+:func:`~ctrkit.strategies.torchrec.sharded_init`, so no process ever holds the whole
 table. Per rank it reports:
 
 - ``peak_rss``: the process's peak resident memory (``ru_maxrss``) over the whole run;
@@ -72,7 +72,7 @@ def worker(args) -> None:
     import torch
     torch.set_num_threads(1)
     import ctrkit
-    from ctrkit.training.torchrec_strategy import TorchRec, sharded_init
+    from ctrkit.strategies.torchrec import TorchRec, sharded_init
     world = int(os.environ["WORLD_SIZE"])
     rank = int(os.environ["RANK"])
     x, y, features = _data(args)

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ctrkit  # noqa: E402
 from ctrkit.layers.init import CtrkitInit  # noqa: E402
-from ctrkit.training.optimizers import DEFAULT_LR  # noqa: E402
+from ctrkit.optimizers import DEFAULT_LR  # noqa: E402
 
 
 class GlorotHidden(CtrkitInit):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _moved
+_moved.install()  # old module paths (ctrkit.callbacks, ...) keep importing
+
 from .version import __version__
 from . import errors
 from .errors import CtrkitError

@@ -505,136 +505,203 @@ def prepare_inputs(features: Sequence[Feature], x: Any, *, extra: Iterable[str] 
         InputError: naming the feature, the offending value and the fix (also for 0 rows).
     """
     if isinstance(x, Columns):
-        missing = [k for k in list(get_feature_names(features)) + list(extra) if k not in x.tensors]
-        if missing:
-            raise InputError(f"The validated Columns lack {missing}; build them with "
-                             f"model.input_columns(x, extra={missing}) to carry those columns "
-                             f"(e.g. the GAUC group), or pass x itself.")
-        return x
+        return _checked_columns(features, x, extra)
     if isinstance(x, RawColumns):
         vocabularies, ids_hint, x = x.vocabularies, x.hint, x.data
     vocabularies = vocabularies or {}
     data = _as_mapping(features, x)
-    out: Dict[str, torch.Tensor] = {}
-    needed = get_feature_names(features)
     seqs = [f for f in features if isinstance(f, VarLenSparseFeat)]
+    n = _row_count(features, data, seqs, extra)
+    given_len = {ln: _length_column(data, ln, n) for ln in {f.length_name for f in seqs
+                                                           if f.length_name} if ln in data}
+    out: Dict[str, torch.Tensor] = {}
+    derived: Dict[str, Tuple[str, np.ndarray]] = {}
+    for f in features:
+        if isinstance(f, DenseFeat):
+            out[f.name] = _tensor(convert_dense(f, data[f.name], n))
+            continue
+        encode = _Encoder(f, vocabularies.get(f.name), ids_hint)
+        if not isinstance(f, VarLenSparseFeat):
+            out[f.name] = _tensor(convert_sparse(f, data[f.name], n, encode))
+            continue
+        given = given_len.get(f.length_name) if f.length_name else None
+        ids, lengths = convert_sequence(f, data[f.name], n, given, encode)
+        out[f.name] = _tensor(ids)
+        if f.length_name and lengths is not None:
+            share_length(derived, f, lengths)
+    for f in seqs:
+        ln = f.length_name
+        if ln and ln not in out:
+            out[ln] = _tensor(derived[ln][1] if ln in derived else given_len[ln])
+    for key in extra:
+        if key not in out:
+            out[key] = _tensor(_extra_column(data, key, n))
+    return Columns(out, n)
+
+
+def _checked_columns(features: Sequence[Feature], x: Columns, extra: Iterable[str]) -> Columns:
+    """Validated :class:`Columns` as they are, once they hold every needed column."""
+    missing = [k for k in list(get_feature_names(features)) + list(extra) if k not in x.tensors]
+    if missing:
+        raise InputError(f"The validated Columns lack {missing}; build them with "
+                         f"model.input_columns(x, extra={missing}) to carry those columns "
+                         f"(e.g. the GAUC group), or pass x itself.")
+    return x
+
+
+def _row_count(features: Sequence[Feature], data: Mapping[str, Any],
+               seqs: Sequence[VarLenSparseFeat], extra: Iterable[str]) -> int:
+    """The rows of ``x``, once every needed column is there (or derivable) and all agree.
+
+    Raises:
+        InputError: a missing feature (with the fix: derivable length columns, close names),
+            columns of different lengths, or no rows.
+    """
+    needed = get_feature_names(features)
     derivable = {f.length_name for f in seqs if f.length_name}
     derivable = {ln for ln in derivable if ln not in data and all(
         s.name in data and not _is_rectangular(data[s.name]) for s in seqs
         if s.length_name == ln)}
     missing = [k for k in needed if k not in data and k not in derivable]
     if missing:
-        owners: Dict[str, List[str]] = {}
-        for f in seqs:
-            if f.length_name:
-                owners.setdefault(f.length_name, []).append(f"'{f.name}'")
-        why = "".join(f" '{k}' is the length column of {' and '.join(owners[k])}: pass it, or "
-                      f"pass {' and '.join(owners[k])} as unpadded lists so that ctrkit derives "
-                      f"it." for k in missing if k in owners)
-        import difflib
-        spare = [str(k) for k in data if k not in needed]
-        close = {k: difflib.get_close_matches(k, spare, n=1, cutoff=0.6) for k in missing}
-        why += "".join(f" Did you mean '{c[0]}' for '{k}'? Rename that column to '{k}'."
-                       for k, c in close.items() if c)
-        raise InputError(f"x is missing feature(s) {missing}. The model needs {needed}; "
-                         f"x has {sorted(map(str, data))}.{why}")
+        raise InputError(_missing_message(missing, needed, data, seqs))
     present = [k for k in needed if k in data]
     _check_row_counts(data, present + [k for k in extra if k in data])
-    first = _to_numpy(data[present[0]], present[0]) if not isinstance(
-        data[present[0]], (list, tuple)) else data[present[0]]
-    n = len(first) if np.ndim(first) else 0
+    from .data.padding import Ragged
+    first = data[present[0]]
+    if isinstance(first, Ragged):
+        n = len(first)
+    else:
+        first = first if isinstance(first, (list, tuple)) else _to_numpy(first, present[0])
+        n = len(first) if np.ndim(first) else 0
     if n == 0:
         raise InputError(f"x has 0 rows (feature '{present[0]}' is empty); fit, evaluate, "
                          f"predict and explain need at least one row. Check the filter or "
                          f"split that produced x.")
-    given_len = {ln: _length_column(data, ln, n) for ln in {f.length_name for f in seqs
-                                                           if f.length_name} if ln in data}
-    derived: Dict[str, Tuple[str, np.ndarray, Optional[np.ndarray]]] = {}
-    for f in features:
-        if isinstance(f, DenseFeat):
-            arr = _to_numpy(data[f.name], f.name)
-            _rows(f.name, arr, n)
-            arr = _dense_numbers(f.name, arr)
-            if f.transform_fn is not None:
-                arr = np.asarray(f.transform_fn(arr))
-            arr = arr.astype(np.float32).reshape(n, -1)
-            if arr.shape[1] != f.dimension:
-                raise InputError(f"Dense feature '{f.name}' has {arr.shape[1]} values per row "
-                                 f"but is declared with dimension={f.dimension}.")
-            _check_finite(f.name, arr, _DENSE_FIX.format(name=f.name))
-            out[f.name] = _tensor(arr)
-            continue
-        encode = _Encoder(f, vocabularies.get(f.name), ids_hint)
-        if isinstance(f, VarLenSparseFeat):
-            raw = data[f.name]
-            given = given_len.get(f.length_name) if f.length_name else None
-            if _is_rectangular(raw):
-                arr = _to_numpy(raw, f.name)
-                _rows(f.name, arr, n)
-                if given is not None:
-                    _check_length_range(f, given)
-                out[f.name] = _tensor(_padded_sequence(f, arr, given, encode))
-                continue
-            from .data.padding import to_ragged
-            values, offsets = to_ragged(raw, f.name)
-            _rows(f.name, offsets[1:], n)
-            full = np.diff(offsets)
-            if given is not None and len(values) and bool((full == f.maxlen).all()):
-                # equal-width lists with a length column: a padded block given as lists
-                _check_length_range(f, given)
-                block = values.reshape(n, f.maxlen)
-                out[f.name] = _tensor(_padded_sequence(f, block, given, encode))
-                continue
-            ids, lengths = _ragged_sequence(f, values, offsets, encode)
-            out[f.name] = _tensor(ids)
-            if f.length_name:
-                if given is not None:
-                    bad = (given != full) & (given != lengths)
-                    if bad.any():
-                        r = int(np.argmax(bad))
-                        raise InputError(
-                            f"Length feature '{f.length_name}' says {given[r]} at row {r}, but "
-                            f"the list of '{f.name}' there has {full[r]} entries. With unpadded "
-                            f"lists the length column is derived: drop it, or make it agree.")
-                if f.length_name in derived:
-                    other, prev, _ = derived[f.length_name]
-                    if not np.array_equal(prev, lengths):
-                        r = int(np.argmax(prev != lengths))
-                        raise InputError(
-                            f"'{other}' and '{f.name}' share the length column "
-                            f"'{f.length_name}' but their lists at row {r} keep {prev[r]} and "
-                            f"{lengths[r]} entries; aligned sequences need lists of equal "
-                            f"length per row.")
-                derived.setdefault(f.length_name, (f.name, lengths, given))
-            continue
-        arr = _to_numpy(data[f.name], f.name)
-        _rows(f.name, arr, n)
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            arr = arr[:, 0]
-        if arr.ndim != 1:
-            raise InputError(f"Sparse feature '{f.name}' has shape {arr.shape}; it takes "
-                             f"one id per row, shape (rows,).")
-        out[f.name] = _tensor(encode(arr))
+    return n
+
+
+def _missing_message(missing: List[str], needed: List[str], data: Mapping[str, Any],
+                     seqs: Sequence[VarLenSparseFeat]) -> str:
+    import difflib
+    owners: Dict[str, List[str]] = {}
     for f in seqs:
-        ln = f.length_name
-        if not ln or ln in out:
-            continue
-        if ln in derived:
-            out[ln] = _tensor(derived[ln][1])
-        else:
-            out[ln] = _tensor(given_len[ln])
-    for key in extra:
-        if key in out:
-            continue
-        if key not in data:
-            raise InputError(f"x has no column '{key}', which is needed here (e.g. as the GAUC "
-                             f"group); x has {sorted(map(str, data))}.")
-        arr = _to_numpy(data[key], key).reshape(-1)
-        _rows(key, arr, n)
-        if arr.dtype.kind not in "iu":
-            arr = np.unique(arr.astype(str), return_inverse=True)[1]
-        out[key] = _tensor(arr.astype(np.int64))
-    return Columns(out, n)
+        if f.length_name:
+            owners.setdefault(f.length_name, []).append(f"'{f.name}'")
+    why = "".join(f" '{k}' is the length column of {' and '.join(owners[k])}: pass it, or "
+                  f"pass {' and '.join(owners[k])} as unpadded lists so that ctrkit derives "
+                  f"it." for k in missing if k in owners)
+    spare = [str(k) for k in data if k not in needed]
+    close = {k: difflib.get_close_matches(k, spare, n=1, cutoff=0.6) for k in missing}
+    why += "".join(f" Did you mean '{c[0]}' for '{k}'? Rename that column to '{k}'."
+                   for k, c in close.items() if c)
+    return (f"x is missing feature(s) {missing}. The model needs {needed}; "
+            f"x has {sorted(map(str, data))}.{why}")
+
+
+def convert_dense(f: DenseFeat, value: Any, n: int) -> np.ndarray:
+    """One dense feature's column as float32 ``(n, dimension)`` (its ``transform_fn`` applied).
+
+    Raises:
+        InputError: wrong row count or width, non-numeric or non-finite values.
+    """
+    arr = _to_numpy(value, f.name)
+    _rows(f.name, arr, n)
+    arr = _dense_numbers(f.name, arr)
+    if f.transform_fn is not None:
+        arr = np.asarray(f.transform_fn(arr))
+    arr = arr.astype(np.float32).reshape(n, -1)
+    if arr.shape[1] != f.dimension:
+        raise InputError(f"Dense feature '{f.name}' has {arr.shape[1]} values per row "
+                         f"but is declared with dimension={f.dimension}.")
+    _check_finite(f.name, arr, _DENSE_FIX.format(name=f.name))
+    return arr
+
+
+def convert_sparse(f: SparseFeat, value: Any, n: int, encode: "_Encoder") -> np.ndarray:
+    """One categorical feature's column as checked int64 ids ``(n,)``.
+
+    Raises:
+        InputError: wrong shape or row count, ids out of range (with the fix).
+    """
+    arr = _to_numpy(value, f.name)
+    _rows(f.name, arr, n)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InputError(f"Sparse feature '{f.name}' has shape {arr.shape}; it takes "
+                         f"one id per row, shape (rows,).")
+    return encode(arr)
+
+
+def convert_sequence(f: VarLenSparseFeat, value: Any, n: int, given: Optional[np.ndarray],
+                     encode: "_Encoder") -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """One sequence feature's column as int64 ids ``(n, maxlen)``, and the lengths derived from
+    unpadded lists (None for a padded block, whose lengths come from its length column).
+
+    ``value`` is a padded block (with ``given``, its length column) or a ragged column of
+    per-row lists (:func:`ctrkit.data.padding.to_ragged` reads every ragged form).
+
+    Raises:
+        InputError: a bad shape, ids out of range, padding inside lists, or a length column
+            that disagrees with the lists.
+    """
+    if _is_rectangular(value):
+        arr = _to_numpy(value, f.name)
+        _rows(f.name, arr, n)
+        if given is not None:
+            _check_length_range(f, given)
+        return _padded_sequence(f, arr, given, encode), None
+    from .data.padding import to_ragged
+    values, offsets = to_ragged(value, f.name)
+    _rows(f.name, offsets[1:], n)
+    full = np.diff(offsets)
+    if given is not None and len(values) and bool((full == f.maxlen).all()):
+        # equal-width lists with a length column: a padded block given as lists
+        _check_length_range(f, given)
+        return _padded_sequence(f, values.reshape(n, f.maxlen), given, encode), None
+    ids, lengths = _ragged_sequence(f, values, offsets, encode)
+    if given is not None:
+        bad = (given != full) & (given != lengths)
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise InputError(
+                f"Length feature '{f.length_name}' says {given[r]} at row {r}, but "
+                f"the list of '{f.name}' there has {full[r]} entries. With unpadded "
+                f"lists the length column is derived: drop it, or make it agree.")
+    return ids, lengths
+
+
+def share_length(derived: Dict[str, Tuple[str, np.ndarray]], f: VarLenSparseFeat,
+                 lengths: np.ndarray) -> None:
+    """Record the lengths ``f``'s lists derive for its length column; sequences that share the
+    column must derive the same ones.
+
+    Raises:
+        InputError: two sequences of one length column disagree at a row (named).
+    """
+    if f.length_name in derived:
+        other, prev = derived[f.length_name]
+        if not np.array_equal(prev, lengths):
+            r = int(np.argmax(prev != lengths))
+            raise InputError(
+                f"'{other}' and '{f.name}' share the length column '{f.length_name}' but their "
+                f"lists at row {r} keep {prev[r]} and {lengths[r]} entries; aligned sequences "
+                f"need lists of equal length per row.")
+    else:
+        derived[f.length_name] = (f.name, lengths)
+
+
+def _extra_column(data: Mapping[str, Any], key: str, n: int) -> np.ndarray:
+    """A carried column (e.g. the GAUC group) as int64 (strings become category codes)."""
+    if key not in data:
+        raise InputError(f"x has no column '{key}', which is needed here (e.g. as the GAUC "
+                         f"group); x has {sorted(map(str, data))}.")
+    arr = _to_numpy(data[key], key).reshape(-1)
+    _rows(key, arr, n)
+    if arr.dtype.kind not in "iu":
+        arr = np.unique(arr.astype(str), return_inverse=True)[1]
+    return arr.astype(np.int64)
 
 
 def _check_length_range(f: VarLenSparseFeat, arr: np.ndarray) -> None:

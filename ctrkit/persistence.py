@@ -46,6 +46,7 @@ import torch
 from .errors import ConfigError, CtrkitError, SerializationError
 from .features import feature_from_dict, feature_to_dict
 from .registry import ENCODERS, MODELS
+from .utils.io import atomic_write
 
 #: Version of the model file layout; a file with a larger number needs a newer ctrkit.
 FORMAT_VERSION = 1
@@ -95,43 +96,6 @@ def to_plain(value: Any, where: str) -> Any:
         f"{where} is {value!r} ({type(value).__name__}), which is not plain data and cannot be "
         f"saved safely. Pass it by its registered name instead (e.g. an activation as 'relu' or "
         f"'dice', a regularizer as 'l2'), or register it and pass the name.")
-
-
-# ----------------------------------------------------------------------------- atomic I/O
-def atomic_write(path: PathLike, write: Callable[[Any], None]) -> Path:
-    """Write a file through ``write(binary_file)`` so that ``path`` is never half written.
-
-    The bytes go to a temporary file in the same folder, are flushed to disk and then replace
-    ``path`` in one ``os.replace``. On any failure the temporary file is removed and an
-    existing file at ``path`` is left untouched.
-
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates 0600; give the file the mode a plain open() would have.
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where supported
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    return path
 
 
 # ----------------------------------------------------------------------------- integrity
@@ -344,10 +308,10 @@ def load_state_dict_checked(module: torch.nn.Module, state: Any, path: Path,
     """``module.load_state_dict(state, strict=True)``, with a SerializationError naming ``path``."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SerializationError(f"'{path}' is damaged: its {what} are not a dict of tensors.")
-    from .training.distributed import is_sharded
+    from .strategies import is_sharded
     try:
         if is_sharded(module):  # each rank copies its own shards out of the whole tables
-            from .training.torchrec_strategy import load_full_state_dict
+            from .strategies.torchrec import load_full_state_dict
             load_full_state_dict(module, state)
         else:
             module.load_state_dict(state, strict=True)
@@ -477,7 +441,7 @@ def save_model(model: Any, path: PathLike) -> Path:
         >>> payload["model"], [f["name"] for f in payload["features"]]
         ('base', ['user'])
     """
-    from .training import distributed
+    from . import strategies as distributed
     if getattr(getattr(model, "embeddings", None), "deferred", False):
         raise SerializationError(
             "This model's embedding tables were deferred (built inside sharded_init()) and do "

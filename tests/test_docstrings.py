@@ -22,7 +22,7 @@ PUBLIC_NAMES = {
                         "register_metric", "register_loss", "register_optimizer",
                         "register_regularizer"],
     "ctrkit.plot": ["plot_history", "attention_heatmap", "save_figure"],
-    "ctrkit.training.distributed": ["is_rank_zero", "local", "world", "launched_with_torchrun"],
+    "ctrkit.strategies": ["is_rank_zero", "local", "world", "launched_with_torchrun"],
     "ctrkit.persistence": ["save_model", "load_model"],
     "ctrkit.export": ["export_model"],
 }

@@ -40,6 +40,26 @@ def _is_missing(cell: Any) -> bool:
     return cell is None or (isinstance(cell, float) and cell != cell)
 
 
+class Ragged:
+    """A ragged column already flat: ``values`` and ``offsets`` as :func:`to_ragged` returns
+    them (row ``r`` is ``values[offsets[r]:offsets[r + 1]]``). Readers that decode list
+    columns flat (Parquet) pass this, so the in-memory rules convert them without a per-row
+    copy.
+
+    Example:
+        >>> import numpy as np
+        >>> col = Ragged(np.array([1, 2, 3]), np.array([0, 2, 2, 3]))
+        >>> len(col), to_ragged(col)[1].tolist()
+        (3, [0, 2, 2, 3])
+    """
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
+        self.values, self.offsets = values, np.asarray(offsets, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
 def _cells(sequences: Any, name: str) -> Any:
     """The rows of a ragged column as an indexable sequence of per-row lists/arrays."""
     try:
@@ -80,6 +100,9 @@ def to_ragged(sequences: Any, name: str = "sequences") -> Tuple[np.ndarray, np.n
         >>> v.tolist(), o.tolist()
         ([1, 2, 3], [0, 2, 2, 3])
     """
+    if isinstance(sequences, Ragged):
+        off = check_offsets(sequences.offsets, len(sequences.values), name)
+        return np.asarray(sequences.values)[off[0]:off[-1]], off - off[0]
     seqs = _cells(sequences, name)
     if isinstance(seqs, np.ndarray) and seqs.dtype != object:
         if seqs.ndim != 2:
@@ -258,4 +281,4 @@ def pad_sequences(sequences: Any, maxlen: Optional[int] = None, dtype: Any = "in
     return out
 
 
-__all__ = ["pad_sequences", "ragged_to_padded", "to_ragged", "check_offsets"]
+__all__ = ["Ragged", "pad_sequences", "ragged_to_padded", "to_ragged", "check_offsets"]

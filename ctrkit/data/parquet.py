@@ -206,16 +206,6 @@ class ParquetDataset:
         return (f"ParquetDataset({len(self.files)} file(s), label={self.label!r}, "
                 f"weight={self.weight!r}, shuffle_buffer={self.shuffle_buffer})")
 
-    def data_adapter(self, model, *, groups: Sequence[str] = (), need_y: bool = True,
-                     steps: Optional[int] = None, what: str = "x"):
-        """The Trainer's source for this data (schema checked now)."""
-        from ..training.data_adapters.parquet_data_adapter import ParquetDataAdapter
-        if steps is not None:
-            raise ConfigError(
-                f"steps_per_epoch/steps apply to an iterable of batches; a ParquetDataset has "
-                f"a known size ({len(self)} rows): one epoch is one pass. Drop steps.")
-        return ParquetDataAdapter(self, model, groups=groups, need_y=need_y, what=what)
-
 
 def _arrow_column(pa, name: str, arr: np.ndarray):
     """One Arrow column from a numpy column: 1-D as is, 2-D as fixed-size lists, an object

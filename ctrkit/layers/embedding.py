@@ -22,7 +22,7 @@ def deferred_tables() -> Iterator[None]:
     """Within this block, :class:`EmbeddingTables` record their tables' shapes but allocate
     nothing; a strategy that places the tables (``strategy='torchrec'``) creates and
     initialises them where they live (see
-    :func:`ctrkit.training.torchrec_strategy.sharded_init`)."""
+    :func:`ctrkit.strategies.torchrec.sharded_init`)."""
     token = _DEFERRED.set(True)
     try:
         yield
@@ -46,7 +46,7 @@ class EmbeddingTables(nn.Module):
 
     This is the one interface through which models read embeddings, so a strategy can move the
     tables elsewhere: ``compile(strategy='torchrec')`` shards them across processes (see
-    :mod:`ctrkit.training.torchrec_strategy`) by attaching a backend with :meth:`attach`; the
+    :mod:`ctrkit.strategies.torchrec`) by attaching a backend with :meth:`attach`; the
     lookups then go through it and the model's code is unchanged.
 
     Raises:

@@ -23,9 +23,9 @@ from ..layers.embedding import EmbeddingTables
 from ..layers.init import _CURRENT as _INIT_SCOPE, Initializer, create_initializer
 from ..layers.head import PredictionHead, check_task
 from ..layers.pooling import masked_pool, sequence_mask
-from ..training.callbacks import CallbackList, History, check_callbacks
+from ..callbacks import CallbackList, History, check_callbacks
 from ..training import modes
-from ..training.regularizers import create_regularizer
+from ..regularizers import create_regularizer
 from ..training.data_adapters import get_data_adapter, is_batch_source
 from ..training.trainer import Trainer, check_verbose, predict_logits, require_trainer
 
@@ -439,7 +439,7 @@ class BaseModel(nn.Module):
         accept the aliases DeepCTR-Torch and Keras users write (``'acc'``,
         ``'binary_accuracy'``, ``'mean_squared_error'``, ...); a metric is logged under the
         name it was given. ``strategy=None`` trains data-parallel when the script is launched
-        with torchrun (``'ddp'`` demands it); see :mod:`ctrkit.training.distributed`.
+        with torchrun (``'ddp'`` demands it); see :mod:`ctrkit.strategies`.
 
         A multi-task model (``model.task_names``) takes ``loss``, ``loss_weights`` and
         ``metrics`` as one value for all tasks, a dict keyed by task name, or a list in task

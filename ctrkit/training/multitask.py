@@ -22,9 +22,9 @@ import torch
 
 from ..errors import ConfigError
 from ..tasks import Tasks, per_task
-from . import distributed
-from .losses import Loss, get_loss
-from .metrics import Metric, get_metrics
+from .. import strategies as distributed
+from ..losses import Loss, get_loss
+from ..metrics.base import Metric, get_metrics
 from .trainer import Trainer, grouped_metrics
 
 

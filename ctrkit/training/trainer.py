@@ -16,15 +16,17 @@ import torch
 from ..errors import ConfigError, InputError, NotCompiledError
 from ..inputs import Columns
 from ..layers.frozen import frozen_weights
-from . import allocator, distributed, modes
-from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
-from .callbacks.backup_and_restore import resume_from_backup
-from .losses import Loss, get_loss
-from .metrics import Metric, get_metrics
+from .. import strategies as distributed
+from ..utils import allocator
+from . import modes
+from ..callbacks import CallbackList, History, ProgbarLogger, check_callbacks
+from ..callbacks.backup_and_restore import resume_from_backup
+from ..losses import Loss, get_loss
+from ..metrics.base import Metric, get_metrics
 from .data_adapters import ArrayDataAdapter, DataAdapter, get_data_adapter, is_batch_source
-from .optimizers import create_optimizer
-from . import approx_auc  # noqa: F401  (registers 'approx_auc')
-from .prediction_store import PredictionStore, StreamingMetrics
+from ..optimizers import create_optimizer
+from ..metrics import approx_auc  # noqa: F401  (registers 'approx_auc')
+from ..metrics.prediction_store import PredictionStore, StreamingMetrics
 
 
 #: the in-memory source (kept under its old name: ``Trainer.prepare`` returns one).
@@ -64,8 +66,8 @@ class Trainer:
         clipnorm: clip the global gradient norm to this value.
         gauc_group: feature whose ids group rows for group metrics such as ``gauc``.
         strategy: None (data-parallel when launched with torchrun), ``'ddp'``, or
-            ``'torchrec'`` (sharded tables; :mod:`ctrkit.training.torchrec_strategy`); see
-            :mod:`ctrkit.training.distributed`.
+            ``'torchrec'`` (sharded tables; :mod:`ctrkit.strategies.torchrec`); see
+            :mod:`ctrkit.strategies`.
     """
 
     def __init__(self, model, optimizer="adam", loss="binary_crossentropy", metrics=None,
@@ -83,7 +85,7 @@ class Trainer:
             raise ConfigError(f"clipnorm must be > 0, got {clipnorm!r}.")
         self.clipnorm = None if clipnorm is None else float(clipnorm)
         if getattr(self.strategy, "name", None) == "torchrec":  # fused embedding optimizer
-            from .torchrec_strategy import dense_optimizer
+            from ..strategies.torchrec import dense_optimizer
             self.optimizer = dense_optimizer(self, optimizer, lr, self.clipnorm)
         else:
             self.optimizer = create_optimizer(optimizer, model.parameters(), lr)
@@ -172,7 +174,7 @@ class Trainer:
         batch. The last is ``scale * (data loss + auxiliary loss) + regularization``: the
         auxiliary loss is what the model's forward added with ``add_auxiliary_loss``, and
         ``scale`` weights this process's batch in a DDP step (see
-        :mod:`ctrkit.training.distributed`)."""
+        :mod:`ctrkit.strategies`)."""
         logits = check_logits(self.model, self.model(batch), len(y))
         loss = self._loss(logits, y, w)
         aux = self.model.auxiliary_loss() if hasattr(self.model, "auxiliary_loss") else None
@@ -275,25 +277,8 @@ class Trainer:
             raise ConfigError(f"epochs ({epochs}) must be greater than initial_epoch "
                               f"({initial_epoch}): fit runs epochs initial_epoch..epochs-1.")
         user_cbs = check_callbacks(callbacks)
-        data = self.source(x, y, sample_weight, steps=steps_per_epoch)
-        if batch_given and not data.uses_batch_size:
-            data.close()
-            raise ConfigError(
-                f"batch_size={batch_given!r} was given but {type(x).__name__} input makes its "
-                f"own batches (each yielded item is one step); drop batch_size, or batch the "
-                f"data yourself (e.g. DataLoader(batch_size=...)).")
-        if steps_per_epoch is not None and data.uses_batch_size:
-            data.close()
-            raise ConfigError(
-                f"steps_per_epoch applies to an iterable of batches (a generator, a "
-                f"DataLoader); {type(x).__name__} input has a known size: one epoch is one "
-                f"pass over its rows. Drop steps_per_epoch.")
-        try:
-            train, val = self._validation(data, validation_split, validation_data,
-                                          validation_steps, x)
-        except BaseException:
-            data.close()
-            raise
+        train, val = self._fit_sources(x, y, sample_weight, batch_given, steps_per_epoch,
+                                       validation_split, validation_data, validation_steps)
         plan = None
         allocator.tune()  # steps reuse freed activation memory (see training/allocator.py)
         try:
@@ -325,31 +310,8 @@ class Trainer:
                     cbs.on_epoch_begin(epoch)
                     # logits (+ labels, weights, groups); float64 probabilities at epoch end
                     store = self.new_store(train, plan.local_rows)
-                    loss_sum, seen, aux_sum, aux_seen = 0.0, 0, 0.0, 0
-                    for step, batch in enumerate(plan.batches(train, shuffle, gen)):
-                        size = batch.size
-                        cbs.on_train_batch_begin(step, {"size": size})
-                        model.train()
-                        xb, yb, wb = _to_device(batch, device)
-                        logits, loss, aux, total = plan.train_loss(xb, yb, wb)
-                        self.optimizer.zero_grad(set_to_none=True)
-                        total.backward()
-                        if self.clipnorm is not None:
-                            torch.nn.utils.clip_grad_norm_(model.parameters(), self.clipnorm)
-                        self.optimizer.step()
-                        store.add(logits, batch)
-                        batch_loss, size, batch_aux, aux_size = plan.batch_loss(
-                            float(loss.detach()), size,
-                            None if aux is None else float(aux.detach()))
-                        seen += size
-                        loss_sum += batch_loss * size
-                        batch_logs = {"loss": batch_loss, "size": size}
-                        if batch_aux is not None:  # the model added auxiliary losses
-                            aux_sum, aux_seen = aux_sum + batch_aux * aux_size, aux_seen + aux_size
-                            batch_logs["aux_loss"] = batch_aux
-                        cbs.on_train_batch_end(step, batch_logs)
-                        if plan.stop(model.stop_training):
-                            break
+                    loss_sum, seen, aux_sum, aux_seen = self._train_epoch(plan, train, store,
+                                                                          cbs, shuffle)
                     cols = plan.end_epoch(store)  # all ranks' rows
                     epoch_logs = {"loss": loss_sum / max(seen, 1)}
                     if aux_seen:  # row-weighted mean over the batches that had one
@@ -370,6 +332,64 @@ class Trainer:
             allocator.release()
         model.train()
         return history
+
+    def _fit_sources(self, x, y, sample_weight, batch_given, steps_per_epoch, validation_split,
+                     validation_data, validation_steps
+                     ) -> Tuple[DataAdapter, Optional[DataAdapter]]:
+        """The training and validation sources of one fit (closed again on any error).
+
+        Raises:
+            ConfigError: batch_size for input that batches itself, or steps_per_epoch for
+                input of a known size.
+        """
+        data = self.source(x, y, sample_weight, steps=steps_per_epoch)
+        try:
+            if batch_given and not data.uses_batch_size:
+                raise ConfigError(
+                    f"batch_size={batch_given!r} was given but {type(x).__name__} input makes "
+                    f"its own batches (each yielded item is one step); drop batch_size, or "
+                    f"batch the data yourself (e.g. DataLoader(batch_size=...)).")
+            if steps_per_epoch is not None and data.uses_batch_size:
+                raise ConfigError(
+                    f"steps_per_epoch applies to an iterable of batches (a generator, a "
+                    f"DataLoader); {type(x).__name__} input has a known size: one epoch is one "
+                    f"pass over its rows. Drop steps_per_epoch.")
+            return self._validation(data, validation_split, validation_data, validation_steps, x)
+        except BaseException:
+            data.close()
+            raise
+
+    def _train_epoch(self, plan, train: DataAdapter, store, cbs: CallbackList, shuffle: bool
+                     ) -> Tuple[float, int, float, int]:
+        """One epoch's optimizer steps on this process's batches; every step's logits go to
+        ``store``. Returns ``(loss sum, rows, auxiliary-loss sum, rows that had one)`` over
+        all ranks."""
+        model = self.model
+        loss_sum, seen, aux_sum, aux_seen = 0.0, 0, 0.0, 0
+        for step, batch in enumerate(plan.batches(train, shuffle, model.rng)):
+            size = batch.size
+            cbs.on_train_batch_begin(step, {"size": size})
+            model.train()
+            xb, yb, wb = _to_device(batch, model.device)
+            logits, loss, aux, total = plan.train_loss(xb, yb, wb)
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if self.clipnorm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), self.clipnorm)
+            self.optimizer.step()
+            store.add(logits, batch)
+            batch_loss, size, batch_aux, aux_size = plan.batch_loss(
+                float(loss.detach()), size, None if aux is None else float(aux.detach()))
+            seen += size
+            loss_sum += batch_loss * size
+            batch_logs = {"loss": batch_loss, "size": size}
+            if batch_aux is not None:  # the model added auxiliary losses
+                aux_sum, aux_seen = aux_sum + batch_aux * aux_size, aux_seen + aux_size
+                batch_logs["aux_loss"] = batch_aux
+            cbs.on_train_batch_end(step, batch_logs)
+            if plan.stop(model.stop_training):
+                break
+        return loss_sum, seen, aux_sum, aux_seen
 
     def metric_keys(self, with_val: bool) -> List[str]:
         keys = ["loss"] + [m.name for m in self.metrics]
@@ -408,7 +428,7 @@ class Trainer:
         finally:
             data.close()
         if verbose and distributed.is_rank_zero():
-            from .callbacks.progbar import format_logs
+            from ..callbacks.progbar import format_logs
             print(format_logs(logs))
         return logs
 

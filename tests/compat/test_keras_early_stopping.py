@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ctrkit import callbacks
-from ctrkit.training.metrics import Metric
+from ctrkit.metrics.base import Metric
 from keras_utils import Sequential
 
 

@@ -5,7 +5,7 @@ import torch
 
 import ctrkit
 from ctrkit.layers.frozen import derived, frozen_weights
-from ctrkit.training.callbacks import Callback
+from ctrkit.callbacks import Callback
 
 
 def test_derived_reuses_only_inside_the_scope_and_while_sources_are_unchanged():

@@ -20,7 +20,7 @@ torch.set_num_threads(1)
 import ctrkit  # noqa: E402
 from ctrkit.data import ParquetDataset  # noqa: E402
 from ctrkit.training.data_adapters.parquet_data_adapter import ParquetDataAdapter  # noqa: E402
-from ctrkit.training.metrics import Metric  # noqa: E402
+from ctrkit.metrics.base import Metric  # noqa: E402
 
 BATCH = 32
 

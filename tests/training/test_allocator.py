@@ -6,13 +6,13 @@ import textwrap
 
 import pytest
 
-from ctrkit.training import allocator
+from ctrkit.utils import allocator
 
 pytestmark = pytest.mark.skipif(allocator._glibc() is None, reason="needs glibc")
 
 PROBE = textwrap.dedent("""
     import os, torch
-    from ctrkit.training import allocator
+    from ctrkit.utils import allocator
     page = os.sysconf("SC_PAGE_SIZE")
     def rss_mb():
         with open("/proc/self/statm") as f:
@@ -64,7 +64,7 @@ def test_reason_names_the_switch(monkeypatch):
 def test_fit_releases_memory_even_when_it_raises(monkeypatch):
     import numpy as np
     import ctrkit
-    from ctrkit.training.callbacks import Callback
+    from ctrkit.callbacks import Callback
 
     class Boom(Callback):
         def on_train_batch_end(self, batch, logs=None):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from ctrkit.training.approx_auc import AUCHistogram
+from ctrkit.metrics.approx_auc import AUCHistogram
 from trainer_helpers import rows, small_din
 
 

@@ -15,7 +15,7 @@ import torch
 import ctrkit
 from ctrkit.callbacks import BackupAndRestore, Callback
 from ctrkit.errors import SerializationError
-from ctrkit.training.callbacks.backup_and_restore import BACKUP_FILE
+from ctrkit.callbacks.backup_and_restore import BACKUP_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("_resumable_run.py")

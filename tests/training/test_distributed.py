@@ -17,10 +17,10 @@ from sklearn.metrics import roc_auc_score
 
 from ctrkit.errors import ConfigError
 from ctrkit.inputs import prepare_inputs
-from ctrkit.training import distributed
-from ctrkit.training.distributed import step_bounds
-from ctrkit.training.gauc import gauc
-from ctrkit.training.regularizers import MBA
+from ctrkit import strategies as distributed
+from ctrkit.strategies import step_bounds
+from ctrkit.metrics.gauc import gauc
+from ctrkit.regularizers import MBA
 
 import ddp_worker
 

@@ -1,4 +1,4 @@
-"""The lean exact epoch-end AUC (ctrkit/training/exact_auc.py) and chunked averages: the same
+"""The lean exact epoch-end AUC (ctrkit/metrics/exact_auc.py) and chunked averages: the same
 values as a brute-force pair count, sklearn and GAUC with one group, in a few bytes per row."""
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error
 from sklearn.metrics import roc_auc_score
 
-import ctrkit.training.exact_auc as exact_auc_module
-import ctrkit.training.metrics as metrics_module
+import ctrkit.metrics.exact_auc as exact_auc_module
+import ctrkit.metrics.base as metrics_module
 from ctrkit.errors import InputError
 from ctrkit.metrics import gauc, get_metric
-from ctrkit.training.exact_auc import exact_auc
+from ctrkit.metrics.exact_auc import exact_auc
 
 
 def brute_force_auc(y, s, w=None):

@@ -235,7 +235,7 @@ def test_mean_metrics_stream_without_a_per_row_store_and_equal_the_exact_ones(da
     # epoch-end metrics over the same rows (up to the order of the float64 sums).
     from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error
 
-    from ctrkit.training.prediction_store import PredictionStore, StreamingMetrics
+    from ctrkit.metrics.prediction_store import PredictionStore, StreamingMetrics
     from ctrkit.training.trainer import Trainer
     x, y, features = data
     # float32 weights: ctrkit keeps weights as float32, so sklearn gets the same numbers

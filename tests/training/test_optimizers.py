@@ -6,7 +6,7 @@ import textwrap
 import pytest
 import torch
 
-from ctrkit.training.optimizers import create_optimizer
+from ctrkit.optimizers import create_optimizer
 
 TORCH = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
          "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop}
@@ -62,7 +62,7 @@ def test_step_runs_without_autograd_restores_grad_mode_and_runs_hooks(name):
 def test_training_with_named_optimizer_does_not_import_dynamo():
     code = textwrap.dedent("""
         import sys, numpy as np, torch, ctrkit
-        from ctrkit.training.callbacks import ReduceLROnPlateau
+        from ctrkit.callbacks import ReduceLROnPlateau
         feats = [ctrkit.SparseFeat("u", 5, 4), ctrkit.SparseFeat("i", 7, 4)]
         rng = np.random.default_rng(0)
         x = {"u": rng.integers(0, 5, 64), "i": rng.integers(0, 7, 64)}

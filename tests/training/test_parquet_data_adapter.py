@@ -16,8 +16,8 @@ from ctrkit.errors import ConfigError, InputError, InputTypeError  # noqa: E402
 from ctrkit.inputs import prepare_inputs  # noqa: E402
 from ctrkit.training.data_adapters import get_data_adapter  # noqa: E402
 from ctrkit.training.data_adapters.parquet_data_adapter import ParquetDataAdapter  # noqa: E402
-from ctrkit.training.distributed import LocalPlan  # noqa: E402
-from ctrkit.training.regularizers import MBA  # noqa: E402
+from ctrkit.strategies import LocalPlan  # noqa: E402
+from ctrkit.regularizers import MBA  # noqa: E402
 from trainer_helpers import rows, same_state, small_din, snapshot  # noqa: E402
 
 
@@ -314,8 +314,9 @@ def test_ragged_rows_that_look_padded_are_refused(data, tmp_path):
     no_len = {k: v for k, v in x.items() if k != "seq_length"}  # padded ids, lengths dropped
     path = write_parquet(no_len, y, tmp_path / "p.parquet", row_group_size=1000)
     row = int(np.argmax(x["seq_length"] < x["hist_item"].shape[1]))
-    with pytest.raises(InputError, match=rf"row group 0: Sequence 'hist_item' holds the padding "
-                                         rf"id 0 inside its history at row {row}"):
+    # the in-memory rule and message (ctrkit.inputs), with the file and row group in front
+    with pytest.raises(InputError, match=rf"row group 0: Sequence feature 'hist_item' holds "
+                                         rf"the padding id 0 at row {row}, "):
         _model(features).fit(ParquetDataset(path), verbose=0)
 
 
@@ -379,7 +380,7 @@ def _rank(root, r):
 
 @pytest.mark.slow
 def test_each_rank_reads_its_share_and_runs_the_same_steps(ddp_parquet):
-    from ctrkit.training.distributed import step_bounds
+    from ctrkit.strategies import step_bounds
     root, x, y, features = ddp_parquet
     logs = [_rank(root, r)[0] for r in (0, 1)]
     bounds = step_bounds(601, 32, 2)
@@ -431,7 +432,7 @@ def test_collective_predict_and_evaluate_from_parquet_match_one_process(ddp_parq
     assert l0["history"]["val_auc"][-1] == l0["evaluate"]["auc"]
     # the bounded-memory AUC summed over ranks: the same numbers on both, next to the exact
     assert l0["approx"] == l1["approx"]
-    from ctrkit.training.approx_auc import AUCHistogram
+    from ctrkit.metrics.approx_auc import AUCHistogram
     h = AUCHistogram()
     h.update(y[601:], model.predict(xv, batch_size=32).ravel())
     value, bound = h.result()

@@ -20,8 +20,8 @@ from sklearn.metrics import roc_auc_score
 
 import ctrkit
 from ctrkit.errors import ConfigError
-from ctrkit.training import torchrec_strategy
-from ctrkit.training.torchrec_strategy import TorchRec
+from ctrkit.strategies import torchrec as torchrec_strategy
+from ctrkit.strategies.torchrec import TorchRec
 
 from torchrec_cases import EPOCHS, SHARDING, data, model_for
 
@@ -177,7 +177,7 @@ def test_deferred_tables_are_created_shard_by_shard_and_seeded(sharded_run):
 
 def test_deferred_tables_cannot_be_used_or_saved_before_sharding(tmp_path):
     from ctrkit.errors import SerializationError
-    from ctrkit.training.torchrec_strategy import sharded_init
+    from ctrkit.strategies.torchrec import sharded_init
     _, _, xva, _, features = data()
     with sharded_init():
         model = model_for(features, "sgd", "torchrec")

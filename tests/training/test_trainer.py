@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from ctrkit.callbacks import Callback, ProgbarLogger
 from ctrkit.errors import ConfigError, InputError
 from ctrkit.registry import METRICS
-from ctrkit.training.metrics import Metric
+from ctrkit.metrics.base import Metric
 from trainer_helpers import rows, same_state, small_din, snapshot
 
 
@@ -185,7 +185,7 @@ def test_regression_task_logs_mse_and_mae(data):
 
 
 def test_metric_directions():
-    from ctrkit.training.metrics import metric_direction
+    from ctrkit.metrics.base import metric_direction
     assert {k: metric_direction(k) for k in ("auc", "val_auc", "accuracy", "loss", "val_loss",
                                              "logloss", "binary_crossentropy", "mse", "mae")} == {
         "auc": "max", "val_auc": "max", "accuracy": "max", "loss": "min", "val_loss": "min",

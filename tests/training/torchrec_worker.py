@@ -19,7 +19,7 @@ torch.set_num_threads(1)
 
 import ctrkit  # noqa: E402
 from ctrkit.callbacks import BackupAndRestore, Callback  # noqa: E402
-from ctrkit.training.torchrec_strategy import TorchRec, placement, sharded_init  # noqa: E402
+from ctrkit.strategies.torchrec import TorchRec, placement, sharded_init  # noqa: E402
 
 from torchrec_cases import EPOCHS, SHARDING, data, model_for  # noqa: E402
 

@@ -8,7 +8,7 @@ import torch
 
 import ctrkit
 from ctrkit.callbacks import Callback
-from ctrkit.training.metrics import Metric
+from ctrkit.metrics.base import Metric
 
 
 def rows(x: Dict[str, np.ndarray], y: np.ndarray, stop: int, start: int = 0):

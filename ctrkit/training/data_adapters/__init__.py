@@ -11,10 +11,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from ...errors import InputError
+from ...data.parquet import ParquetDataset
+from ...errors import ConfigError, InputError
 from .array_data_adapter import ArrayDataAdapter
 from .data_adapter import Batch, DataAdapter
 from .iterable_data_adapter import IterableDataAdapter
+from .parquet_data_adapter import ParquetDataAdapter
 
 
 def is_batch_source(x: Any) -> bool:
@@ -62,8 +64,14 @@ def get_data_adapter(model, x: Any, y: Any = None, sample_weight: Any = None, *,
                 f"{what} is a batch source ({type(x).__name__}), which carries its own labels "
                 f"and weights; pass y=None and sample_weight=None (yield (x_batch, y_batch, "
                 f"w_batch), or name the columns in ParquetDataset(label=..., weight=...)).")
+        if isinstance(x, ParquetDataset):
+            if steps is not None:
+                raise ConfigError(
+                    f"steps_per_epoch/steps apply to an iterable of batches; a ParquetDataset "
+                    f"has a known size ({len(x)} rows): one epoch is one pass. Drop steps.")
+            return ParquetDataAdapter(x, model, groups=groups, need_y=need_y, what=what)
         make = getattr(x, "data_adapter", None)
-        if make is not None:  # e.g. ParquetDataset
+        if make is not None:  # a user's batch source that builds its own adapter
             return make(model, groups=groups, need_y=need_y, steps=steps, what=what)
         return IterableDataAdapter(model, x, groups=groups, need_y=need_y, steps=steps,
                                    what=what)
@@ -71,5 +79,5 @@ def get_data_adapter(model, x: Any, y: Any = None, sample_weight: Any = None, *,
                                         groups=groups, need_y=need_y)
 
 
-__all__ = ["ArrayDataAdapter", "Batch", "DataAdapter", "IterableDataAdapter", "get_data_adapter",
-           "is_batch_source"]
+__all__ = ["ArrayDataAdapter", "Batch", "DataAdapter", "IterableDataAdapter", "ParquetDataAdapter",
+           "get_data_adapter", "is_batch_source"]

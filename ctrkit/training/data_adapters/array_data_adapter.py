@@ -15,7 +15,7 @@ class ArrayDataAdapter(DataAdapter):
 
     Training batches are ``plan.rows(order, step)`` of a per-epoch permutation ``order``
     drawn from the model's generator (``arange`` without shuffling); the DDP plan splits each
-    global step between ranks by position (see :mod:`ctrkit.training.distributed`).
+    global step between ranks by position (see :mod:`ctrkit.strategies`).
 
     Args:
         x: the validated :class:`~ctrkit.inputs.Columns`.

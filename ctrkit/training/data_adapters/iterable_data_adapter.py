@@ -168,11 +168,11 @@ class IterableDataAdapter(DataAdapter):
         raise ConfigError(
             f"predict/evaluate under torchrun split their input between processes, which "
             f"an iterable of batches cannot be; predict it on one process inside "
-            f"`with ctrkit.training.distributed.local():`, or pass a "
+            f"`with ctrkit.strategies.local():`, or pass a "
             f"ctrkit.data.ParquetDataset.")
 
     def prepare_regularizer(self, regularizer, model) -> None:
-        from ..regularizers import Regularizer
+        from ...regularizers import Regularizer
         if type(regularizer).prepare is not Regularizer.prepare and getattr(
                 regularizer, "strength", 0.0):
             raise ConfigError(

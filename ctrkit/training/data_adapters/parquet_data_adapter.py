@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError, InputError
+from ...data.padding import Ragged
 from ...features import DenseFeat, VarLenSparseFeat
 from .array_data_adapter import ArrayDataAdapter
 from .data_adapter import Batch, DataAdapter
@@ -329,9 +330,10 @@ class ParquetDataAdapter(DataAdapter):
             return np.asarray(flat.to_numpy(zero_copy_only=False)).reshape(n, -1)
         return np.asarray(col.to_numpy(zero_copy_only=False))
 
-    def _sequence(self, table, f: VarLenSparseFeat, padded: bool
-                  ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        """``(ids (n, maxlen), derived lengths or None)`` of one list column."""
+    def _sequence(self, table, f: VarLenSparseFeat, padded: bool) -> Any:
+        """One list column: a padded ``(n, maxlen)`` block (``padded``: the file has the length
+        column), else the flat :class:`~ctrkit.data.padding.Ragged` lists, which the
+        in-memory rules encode, pad and derive lengths from."""
         pa = self.pa
         col = table.column(f.name).combine_chunks()
         n = len(col)
@@ -348,73 +350,29 @@ class ParquetDataAdapter(DataAdapter):
         if values.null_count:
             raise InputError(f"Sequence '{f.name}' holds a null id; fill it (0 is padding).")
         flat = np.asarray(values.to_numpy(zero_copy_only=False))
-        if padded:
-            lens = np.diff(offsets)
-            bad = np.flatnonzero(lens != f.maxlen)
-            if len(bad):
-                r = int(bad[0])
-                raise InputError(
-                    f"Sequence '{f.name}' has {lens[r]} ids at row {r}, but the file also has "
-                    f"its length column '{f.length_name}', which means padded rows of "
-                    f"maxlen={f.maxlen}; pad every row to {f.maxlen}, or write ragged lists "
-                    f"without '{f.length_name}'.")
-            return flat[offsets[0]:offsets[-1]].reshape(n, f.maxlen), None
-        # Ragged: encode the raw values, then the shared policy pads them (padding added
-        # after encoding stays id 0).
-        from ...data.padding import ragged_to_padded
-        if self._encoded(f.name):
-            flat = np.asarray(self.model.encode_inputs({f.name: flat})[f.name])
-        if flat.dtype.kind not in "iub":  # raw values the feature hashes (use_hash): pad ""
-            pos, lens = ragged_to_padded(np.arange(1, len(flat) + 1), offsets, f.maxlen)
-            ids = np.where(pos > 0, flat[np.maximum(pos - 1, 0)] if len(flat) else "", "")
-            return ids.astype(object), lens
-        ids, lens = ragged_to_padded(flat, offsets, f.maxlen)
-        zero = (ids == 0) & (np.arange(f.maxlen)[None, :] < lens[:, None])
-        if zero.any():
-            r, p = (int(v) for v in np.argwhere(zero)[0])
+        if not padded:
+            return Ragged(flat, offsets)
+        lens = np.diff(offsets)
+        bad = np.flatnonzero(lens != f.maxlen)
+        if len(bad):
+            r = int(bad[0])
             raise InputError(
-                f"Sequence '{f.name}' holds the padding id 0 inside its history at row {r} "
-                f"(position {p} of {int(lens[r])} kept): the rows look padded already. Write "
-                f"the length column '{f.length_name or '<length_name>'}' beside them (the "
-                f"padded layout), or store only the real ids (ragged lists).")
-        return ids, lens
+                f"Sequence '{f.name}' has {lens[r]} ids at row {r}, but the file also has "
+                f"its length column '{f.length_name}', which means padded rows of "
+                f"maxlen={f.maxlen}; pad every row to {f.maxlen}, or write ragged lists "
+                f"without '{f.length_name}'.")
+        return flat[offsets[0]:offsets[-1]].reshape(n, f.maxlen)
 
     def _convert(self, table, layout: Dict[str, Any]) -> Batch:
-        raw: Dict[str, Any] = {}  # ragged sequences, encoded and padded already
-        derived: Dict[str, Tuple[str, np.ndarray]] = {}
-        for f in self.seqs:
-            if layout["padded"][f.name]:
-                continue
-            ids, lens = self._sequence(table, f, False)
-            raw[f.name] = ids
-            if f.length_name:
-                if f.length_name in derived:
-                    other, prev = derived[f.length_name]
-                    bad = np.flatnonzero(prev != lens)
-                    if len(bad):
-                        r = int(bad[0])
-                        raise InputError(
-                            f"Sequences '{other}' and '{f.name}' share the length column "
-                            f"'{f.length_name}' but hold {prev[r]} and {lens[r]} ids at row "
-                            f"{r}; rows of sequences that share a length must be equally long.")
-                else:
-                    derived[f.length_name] = (f.name, lens)
-        # Everything else as the in-memory path gets it (padded sequences as (n, maxlen)),
-        # through the model's encoding function.
-        rest = {}
-        for name in layout["columns"]:
-            if name in raw:
-                continue
-            f = next((g for g in self.seqs if g.name == name), None)
-            rest[name] = self._sequence(table, f, True)[0] if f is not None else \
-                self._column(table, name)
-        rest = dict(self.model.encode_inputs(rest))
-        for name, (_, lens) in derived.items():
-            rest.setdefault(name, lens)
-        raw.update(rest)
+        # The columns as in memory (ragged lists flat), then the in-memory rules: the model's
+        # encoders, the padding policy, derived length columns, every check.
+        seqs = {f.name: f for f in self.seqs}
+        raw = {name: self._sequence(table, seqs[name], layout["padded"][name])
+               if name in seqs else self._column(table, name) for name in layout["columns"]}
         y = raw.pop(self.dataset.label) if self.need_y else None
         w = raw.pop(self.dataset.weight) if self.has_weights else None
-        cols = ArrayDataAdapter.from_arrays(self.model.features, self.model.task, raw, y, w,
+        cols = ArrayDataAdapter.from_arrays(self.model.features, self.model.task,
+                                            self.model.encode_inputs(raw), y, w,
                                             groups=self.groups, need_y=self.need_y,
                                             check_weights=False)
         return Batch(cols.x.tensors, cols.y, cols.w)
@@ -505,7 +463,7 @@ class ParquetDataAdapter(DataAdapter):
         return part
 
     def prepare_regularizer(self, regularizer, model) -> None:
-        from ..regularizers import Regularizer
+        from ...regularizers import Regularizer
         if type(regularizer).prepare is Regularizer.prepare:
             return  # nothing to count
         if not hasattr(regularizer, "prepare_streaming"):
@@ -513,7 +471,7 @@ class ParquetDataAdapter(DataAdapter):
                 f"The '{type(regularizer).__name__}' regularizer prepares on all training "
                 f"columns at once, which streamed data cannot give; implement "
                 f"prepare_streaming(model, chunks, reduce) on it (as MBA does).")
-        from .. import distributed
+        from ... import strategies as distributed
         rank, world = distributed.world()
         part = self.shard(rank, world)  # each rank counts its share; the counts are summed
         lo, hi = part.row_range

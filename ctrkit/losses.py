@@ -7,8 +7,8 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from ..registry import LOSSES
+from .errors import ConfigError
+from .registry import LOSSES
 
 
 class Loss:

@@ -17,7 +17,7 @@ How a step runs (W processes, the rows of a global batch split as for DDP):
   applies the embedding optimizer at once (no dense gradient of the table ever exists).
   TorchRec divides the row gradients by W in that all-to-all (its default "gradient
   division", which :func:`shard` checks is on), the same average DDP takes of the dense
-  gradients; with the per-rank loss scale of :class:`~ctrkit.training.distributed.DDPPlan`
+  gradients; with the per-rank loss scale of :class:`~ctrkit.strategies.ddp.DDPPlan`
   both are the gradient of the mean loss over the global batch, so W sharded processes with
   batch B follow one process with batch W*B;
 - the dense parameters' gradients are averaged by DDP and stepped by the compiled optimizer.
@@ -41,13 +41,15 @@ import dataclasses
 import logging
 import warnings
 import zlib
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .optimizers import DEFAULT_LR, create_optimizer
+from ..optimizers import DEFAULT_LR, create_optimizer
+from .comm import is_local_only, world
+from .ddp import DDPPlan, _TrainStep
 
 INSTALL = ("pip install fbgemm-gpu-cpu==1.8.0 tensordict torchmetrics==1.0.3 pyre-extensions "
            "iopath && pip install --no-deps torchrec==1.8.0   (or run "
@@ -86,7 +88,7 @@ class TorchRec:
         ConfigError: an unknown sharding type (table names are checked at ``fit``).
 
     Example:
-        >>> from ctrkit.training.torchrec_strategy import TorchRec
+        >>> from ctrkit.strategies.torchrec import TorchRec
         >>> model.compile("adagrad", strategy=TorchRec(sharding={"item": "row_wise"}))  # doctest: +SKIP
     """
 
@@ -174,7 +176,7 @@ def dense_optimizer(trainer, optimizer: Any, lr: Optional[float],
             an embedding regularizer that needs whole tables, or constraints naming a table
             the model does not have.
     """
-    from ..training.regularizers import MBA, WholeTableL2
+    from ..regularizers import MBA, WholeTableL2
     model = trainer.model
     if not isinstance(optimizer, str) or optimizer.lower() not in EMBEDDING_OPTIMIZERS:
         raise ConfigError(
@@ -244,8 +246,7 @@ class ShardedLookup(nn.Module):
 
     def forward(self, flat: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         from torchrec import KeyedJaggedTensor
-        from . import distributed
-        if distributed._local_only and distributed.world()[1] > 1:
+        if is_local_only() and world()[1] > 1:
             raise ConfigError(
                 "The embedding tables of this model are sharded over the processes "
                 "(strategy='torchrec'), so it cannot predict on one process inside local(): "
@@ -515,7 +516,40 @@ def load_full_optimizer_state(model, state: Mapping[str, Mapping[str, torch.Tens
             scatter_full(st, state[t][k])
 
 
+
+class TorchRecPlan(DDPPlan):
+    """``W`` processes with the embedding tables sharded by TorchRec (see
+    :mod:`ctrkit.strategies.torchrec`); rows, losses, stops and gathered metrics as
+    :class:`DDPPlan`, the dense parameters through DDP, the tables through the shards."""
+
+    #: the prefix of the sharded collection's parameters and buffers in ``_TrainStep``
+    SHARDED = "model.embeddings.backend."
+
+    def _wrap(self, trainer) -> nn.Module:
+        model = trainer.model
+        shard(trainer, trainer.strategy, model.device)
+        step = _TrainStep(trainer)
+        ignore = [k for k, _ in list(step.named_parameters()) + list(step.named_buffers())
+                  if k.startswith(self.SHARDED)]
+        nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            step, ignore)
+        kwargs = {"device_ids": [model.device.index]} if model.device.type == "cuda" else {}
+        return nn.parallel.DistributedDataParallel(step, gradient_as_bucket_view=True, **kwargs)
+
+    def _synced_buffers(self) -> Iterator[torch.Tensor]:
+        return (b for k, b in self.trainer.model.named_buffers()
+                if not k.startswith(self.SHARDED[len("model."):]))
+
+    def callbacks(self, callbacks: List[Any], verbose: int) -> Tuple[List[Any], int]:
+        # Callbacks that save the model gather the shards, a collective: they run on every
+        # rank (and write on rank 0 alone).
+        if self.rank == 0:
+            return callbacks, verbose
+        return [c for c in callbacks if not getattr(c, "rank_zero_only", False)
+                or getattr(c, "gathers_model", False)], 0
+
+
 __all__ = ["CUDA_ONLY", "EMBEDDING_OPTIMIZERS", "INSTALL", "SHARDING_TYPES", "ShardedLookup",
            "TorchRec", "dense_optimizer", "full_state_dict", "gather_tensors", "import_torchrec",
            "load_full_state_dict", "placement", "scatter_full", "shard",
-           "sharded_init"]
+           "sharded_init", "TorchRecPlan"]

@@ -5,15 +5,15 @@ import math
 import sys
 from typing import Any, Dict, Optional
 
-from ...errors import CallbackError
-from ...registry import CALLBACKS
-from .base import Callback, check_non_negative_int
+from ..errors import CallbackError
+from ..registry import CALLBACKS
+from .base import check_non_negative_int
 from .learning_rate import get_lrs, log_lr, optimizer_of, set_lrs
-from .monitor import Monitor
+from .monitor import MonitorCallback
 
 
 @CALLBACKS.register("reduce_lr_on_plateau")
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(MonitorCallback):
     """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement.
 
     Every parameter group of the optimizer ``compile`` built is scaled, and never goes below
@@ -43,13 +43,12 @@ class ReduceLROnPlateau(Callback):
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
                  verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
                  cooldown: int = 0, min_lr: float = 0.0) -> None:
-        super().__init__()
+        super().__init__(monitor, mode, min_delta)
         if not (0.0 < float(factor) < 1.0):
             raise CallbackError(f"ReduceLROnPlateau(factor={factor!r}) must lie in (0, 1): the "
                                 f"learning rate is multiplied by it.")
         if not (math.isfinite(float(min_lr)) and float(min_lr) >= 0):
             raise CallbackError(f"ReduceLROnPlateau(min_lr={min_lr!r}) must be a number >= 0.")
-        self.monitor = Monitor(type(self).__name__, monitor, mode, min_delta)
         self.factor = float(factor)
         self.patience = check_non_negative_int("ReduceLROnPlateau", "patience", patience)
         self.cooldown = check_non_negative_int("ReduceLROnPlateau", "cooldown", cooldown)
@@ -62,15 +61,6 @@ class ReduceLROnPlateau(Callback):
         self.wait = 0
         self.cooldown_counter = 0
 
-    @property
-    def best(self) -> Optional[float]:
-        """The best monitored value so far (None before the first epoch); settable, as in
-        Keras."""
-        return self.monitor.best
-
-    @best.setter
-    def best(self, value: Optional[float]) -> None:
-        self.monitor.best = None if value is None else float(value)
 
     def on_train_begin(self, logs=None) -> None:
         self._reset()
@@ -79,11 +69,10 @@ class ReduceLROnPlateau(Callback):
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         logs = logs if logs is not None else {}
         optimizer = optimizer_of(self.model, type(self).__name__)
-        if self.monitor.skipped(logs, self.params):  # fit(validation_freq=N): no val_* now
-            log_lr(logs, optimizer)
-            return
-        value = self.monitor.current(logs, self.model)
+        value = self.monitored_value(logs)
         log_lr(logs, optimizer)
+        if value is None:  # fit(validation_freq=N): no val_* this epoch
+            return
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0

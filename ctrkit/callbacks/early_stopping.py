@@ -6,9 +6,9 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ...registry import CALLBACKS
-from .base import Callback, check_non_negative_int
-from .monitor import Monitor
+from ..registry import CALLBACKS
+from .base import check_non_negative_int
+from .monitor import MonitorCallback
 
 
 def snapshot(model) -> Dict[str, torch.Tensor]:
@@ -17,7 +17,7 @@ def snapshot(model) -> Dict[str, torch.Tensor]:
 
 
 @CALLBACKS.register("early_stopping")
-class EarlyStopping(Callback):
+class EarlyStopping(MonitorCallback):
     """Stop training when ``monitor`` has not improved for ``patience`` epochs.
 
     An epoch improves when the monitored value beats the best so far by more than
@@ -56,8 +56,7 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  verbose: int = 0, mode: str = "auto", baseline: Optional[float] = None,
                  restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
-        super().__init__()
-        self.monitor = Monitor(type(self).__name__, monitor, mode, min_delta)
+        super().__init__(monitor, mode, min_delta)
         self.patience = check_non_negative_int("EarlyStopping", "patience", patience)
         self.start_from_epoch = check_non_negative_int("EarlyStopping", "start_from_epoch",
                                                   start_from_epoch)
@@ -73,21 +72,14 @@ class EarlyStopping(Callback):
         self.best_epoch = 0
         self.best_weights: Optional[Dict[str, torch.Tensor]] = None
 
-    @property
-    def best(self) -> Optional[float]:
-        return self.monitor.best
-
-    @best.setter
-    def best(self, value: Optional[float]) -> None:
-        self.monitor.best = None if value is None else float(value)
 
     def on_train_begin(self, logs=None) -> None:
         self._reset()
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        if self.monitor.skipped(logs, self.params):  # fit(validation_freq=N): no val_* now
+        value = self.monitored_value(logs)
+        if value is None:  # fit(validation_freq=N): no val_* this epoch
             return
-        value = self.monitor.current(logs, self.model)
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:

@@ -1,7 +1,7 @@
 """A bounded-memory AUC: weighted label counts per score bin, accumulated batch by batch.
 
 Exact AUC needs every row's prediction at the end of the epoch (4 to 8 bytes per row, see
-:mod:`ctrkit.training.prediction_store`). ``ApproxAUC`` keeps instead, for each of a fixed
+:mod:`ctrkit.metrics.prediction_store`). ``ApproxAUC`` keeps instead, for each of a fixed
 number of score bins, the weighted count of positives and of negatives (about 16 MB whatever
 the number of rows), and counts a positive/negative pair that falls in one bin as half a
 correct pair, as the exact AUC counts a tie. Its only error comes from pairs sharing a bin,
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..registry import METRICS
-from .metrics import Metric
+from .base import Metric
 
 MANTISSA_BITS = 14
 EXP_MIN, EXP_MAX = -24, 6

@@ -7,12 +7,12 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 
-from ...errors import CallbackError
-from ...persistence import save_plain
-from ...registry import CALLBACKS
-from ..distributed import is_rank_zero
-from .base import Callback, check_non_negative_int
-from .monitor import Monitor
+from ..errors import CallbackError
+from ..persistence import save_plain
+from ..registry import CALLBACKS
+from ..strategies import is_rank_zero
+from .base import check_non_negative_int
+from .monitor import MonitorCallback
 
 #: the ``format`` tag of the dict written for a model without ``.save``.
 CHECKPOINT_FORMAT = "ctrkit-checkpoint"
@@ -20,7 +20,7 @@ CHECKPOINT_FORMAT = "ctrkit-checkpoint"
 
 def _cpu_state(model) -> Optional[Dict[str, torch.Tensor]]:
     """The weights on the CPU; for sharded tables gathered (every rank; None but on rank 0)."""
-    from ..distributed import model_state
+    from ..strategies import model_state
     state = model_state(model)
     return None if state is None else {k: v.detach().cpu().clone() for k, v in state.items()}
 
@@ -39,7 +39,7 @@ def _checkpoint_dict(model, epochs_done: int, logs: Dict[str, Any]) -> Dict[str,
 
 
 @CALLBACKS.register("model_checkpoint")
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Save the model every epoch (or every ``save_freq`` batches), or only when ``monitor``
     improves.
 
@@ -97,13 +97,12 @@ class ModelCheckpoint(Callback):
                  save_best_only: bool = False, save_weights_only: bool = False,
                  mode: str = "auto", save_freq: Union[str, int] = "epoch",
                  initial_value_threshold: Optional[float] = None, period: int = 1) -> None:
-        super().__init__()
+        super().__init__(monitor, mode, 0.0)
         try:
             self.filepath = os.fspath(filepath)
         except TypeError as e:
             raise CallbackError(f"ModelCheckpoint(filepath={filepath!r}) must be a path or a "
                                 f"str.format template such as 'ckpt-{{epoch:02d}}.pt'.") from e
-        self.monitor = Monitor(type(self).__name__, monitor, mode, 0.0)
         self.verbose = int(verbose)
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
@@ -127,13 +126,6 @@ class ModelCheckpoint(Callback):
         self.saved: List[str] = []
         self._reset_counters()
 
-    @property
-    def best(self) -> Optional[float]:
-        return self.monitor.best
-
-    @best.setter
-    def best(self, value: Optional[float]) -> None:
-        self.monitor.best = None if value is None else float(value)
 
     def _reset_counters(self) -> None:
         self._epoch = 0
@@ -169,10 +161,11 @@ class ModelCheckpoint(Callback):
     def _save(self, epoch: int, batch: Optional[int], logs: Dict[str, Any]) -> None:
         path = self.format_path(epoch, logs, batch)
         if self.save_best_only:
-            if batch is None and self.monitor.skipped(logs, self.params):
-                return  # fit(validation_freq=N): this epoch has no val_* value to compare
             previous = self.monitor.best
-            value = self.monitor.current(logs, self.model)
+            value = self.monitored_value(logs) if batch is None else \
+                self.monitor.current(logs, self.model)
+            if value is None:
+                return  # fit(validation_freq=N): this epoch has no val_* value to compare
             if not self.monitor.update(value):
                 if self.verbose and is_rank_zero():
                     sys.stdout.write(f"Epoch {epoch + 1}: {self.monitor.key} did not improve "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, Dict, List, Optional, Sequence
 
-from ...registry import CALLBACKS
+from ..registry import CALLBACKS
 from .base import Callback
 
 
@@ -92,5 +92,5 @@ class History(Callback):
             ImportError: matplotlib is not installed (``pip install ctrkit[plot]``).
             KeyError: a key that was never logged (lists the logged keys).
         """
-        from ...plot import plot_history
+        from ..plot import plot_history
         return plot_history(self, keys=keys, path=path)

@@ -7,7 +7,7 @@ from .history import History
 from .lambda_callback import LambdaCallback
 from .learning_rate_scheduler import LearningRateScheduler
 from .model_checkpoint import ModelCheckpoint
-from .monitor import Monitor
+from .monitor import Monitor, MonitorCallback
 from .progbar import ProgbarLogger
 from .reduce_lr_on_plateau import ReduceLROnPlateau
 from .tensorboard import TensorBoard
@@ -15,4 +15,5 @@ from .terminate_on_nan import TerminateOnNaN
 
 __all__ = ["BackupAndRestore", "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History",
            "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "Monitor",
-           "ProgbarLogger", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "check_callbacks"]
+           "MonitorCallback", "ProgbarLogger", "ReduceLROnPlateau", "TensorBoard",
+           "TerminateOnNaN", "check_callbacks"]

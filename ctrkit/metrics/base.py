@@ -32,7 +32,7 @@ class Metric:
         accumulator: optional factory of a bounded-memory accumulator (``update(y, p, w)``,
             ``state()``/``load_state(t)`` to sum it over processes, ``result() -> (value,
             error bound)``) that computes the same metric batch by batch, e.g.
-            :class:`~ctrkit.training.approx_auc.AUCHistogram`. When every metric has one, a
+            :class:`~ctrkit.metrics.approx_auc.AUCHistogram`. When every metric has one, a
             streamed pass keeps no per-row predictions.
 
     Example:
@@ -57,7 +57,7 @@ class Metric:
 def _auc(y, p, sample_weight=None, groups=None):
     # Exact and tie-aware (sklearn's roc_auc_score, weighted or not), in little memory: the
     # epoch-end AUC over a streamed pass of 10^7 rows must not need several times the
-    # per-row store (see ctrkit/training/exact_auc.py).
+    # per-row store (see ctrkit/metrics/exact_auc.py).
     from .exact_auc import exact_auc
     p = np.asarray(p).reshape(-1)
     finite = np.isfinite(p)

@@ -5,8 +5,8 @@ import math
 import warnings
 from typing import Any, Dict, Optional
 
-from ...errors import TrainingError
-from ...registry import CALLBACKS
+from ..errors import TrainingError
+from ..registry import CALLBACKS
 from .base import Callback
 
 

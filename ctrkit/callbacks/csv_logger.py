@@ -5,8 +5,8 @@ import csv
 import os
 from typing import Any, Dict, List, Optional
 
-from ...errors import CallbackError
-from ...registry import CALLBACKS
+from ..errors import CallbackError
+from ..registry import CALLBACKS
 from .base import Callback
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..registry import METRICS
-from .metrics import Metric
+from .base import Metric
 
 GROUP_WEIGHTINGS = ("impressions", "clicks", "uniform")
 

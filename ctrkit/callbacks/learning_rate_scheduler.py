@@ -6,8 +6,8 @@ import math
 import sys
 from typing import Any, Callable, Dict, Optional
 
-from ...errors import CallbackError
-from ...registry import CALLBACKS
+from ..errors import CallbackError
+from ..registry import CALLBACKS
 from .base import Callback
 from .learning_rate import get_lr, get_lrs, log_lr, optimizer_of, set_lrs
 

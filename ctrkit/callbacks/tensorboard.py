@@ -5,8 +5,8 @@ import os
 import time
 from typing import Any, Dict, Optional, Union
 
-from ...errors import CallbackError
-from ...registry import CALLBACKS
+from ..errors import CallbackError
+from ..registry import CALLBACKS
 from .base import Callback, check_non_negative_int
 
 INSTALL_HINT = "pip install 'ctrkit[tensorboard]' (or pip install tensorboard)"

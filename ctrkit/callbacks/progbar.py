@@ -5,7 +5,7 @@ import sys
 import time
 from typing import Any, Dict, Optional
 
-from ...registry import CALLBACKS
+from ..registry import CALLBACKS
 from .base import Callback
 
 

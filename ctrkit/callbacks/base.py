@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional
 
-from ...errors import CallbackError
+from ..errors import CallbackError
 
 
 class Callback:

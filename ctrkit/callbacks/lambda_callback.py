@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ...errors import CallbackError
-from ...registry import CALLBACKS
+from ..errors import CallbackError
+from ..registry import CALLBACKS
 from .base import HOOKS, Callback
 
 

@@ -6,7 +6,7 @@ from typing import Any, Dict, List
 
 import torch
 
-from ...errors import CallbackError
+from ..errors import CallbackError
 
 
 def optimizer_of(model, owner: str) -> torch.optim.Optimizer:

@@ -6,8 +6,8 @@ from typing import Any, Iterable, Optional, Union
 
 import torch
 
-from ..errors import ConfigError
-from ..registry import OPTIMIZERS
+from .errors import ConfigError
+from .registry import OPTIMIZERS
 
 #: named optimizers built with ``fused=True`` when torch supports it for the parameters.
 FUSED = ("adam", "adamw")

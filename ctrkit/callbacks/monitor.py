@@ -1,8 +1,9 @@
 """Monitor: the one place that reads a logged key and decides whether it improved.
 
 EarlyStopping, ModelCheckpoint and ReduceLROnPlateau all watch one key of the epoch logs
-(``'val_loss'``, ``'val_auc'``, ...). They share this helper so that ``mode='auto'``, ``min_delta``
-and the "key was never logged" error behave the same way everywhere.
+(``'val_loss'``, ``'val_auc'``, ...). They derive from :class:`MonitorCallback` (Keras 3's
+name), which holds a :class:`Monitor` as ``callback.monitor``, so that ``mode='auto'``,
+``min_delta``, ``best`` and the "key was never logged" error behave the same way everywhere.
 """
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import difflib
 import math
 from typing import Any, Dict, Optional
 
-from ...errors import CallbackError
-from ..metrics import Metric, metric_direction
+from ..errors import CallbackError
+from ..metrics.base import Metric, metric_direction
+from .base import Callback
 
 MODES = ("auto", "min", "max")
 
@@ -143,4 +145,55 @@ class Monitor:
         return msg
 
 
-__all__ = ["Monitor", "MODES"]
+class MonitorCallback(Callback):
+    """Base of the callbacks that watch one logged key (EarlyStopping, ReduceLROnPlateau,
+    ModelCheckpoint): ``self.monitor`` is their :class:`Monitor`, ``best`` its best value.
+
+    Args:
+        monitor: the logged key, e.g. ``'val_auc'``; mode: ``'min'``, ``'max'`` or ``'auto'``;
+        min_delta: a smaller change is not an improvement.
+
+    Raises:
+        CallbackError: a bad key, mode or ``min_delta`` (see :class:`Monitor`).
+
+    Example:
+        >>> class Best(MonitorCallback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         value = self.monitored_value(logs)
+        ...         if value is not None and self.monitor.update(value):
+        ...             print("improved", value)
+        >>> cb = Best("val_loss", "min")
+        >>> cb.on_epoch_end(0, {"val_loss": 0.5})
+        improved 0.5
+        >>> cb.best
+        0.5
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto",
+                 min_delta: float = 0.0) -> None:
+        super().__init__()
+        self.monitor = Monitor(type(self).__name__, monitor, mode, min_delta)
+        self.monitor.reset()
+
+    @property
+    def best(self) -> Optional[float]:
+        """The best monitored value so far (None before the first); settable, as in Keras."""
+        return self.monitor.best
+
+    @best.setter
+    def best(self, value: Optional[float]) -> None:
+        self.monitor.best = None if value is None else float(value)
+
+    def monitored_value(self, logs: Optional[Dict[str, Any]]) -> Optional[float]:
+        """The watched value in this epoch's ``logs``, or None on an epoch that
+        ``fit(validation_freq=N)`` did not validate (nothing to compare then).
+
+        Raises:
+            CallbackError: the key is missing from ``logs`` (names the logged keys).
+        """
+        if self.monitor.skipped(logs, self.params):
+            return None
+        return self.monitor.current(logs, self.model)
+
+
+__all__ = ["Monitor", "MonitorCallback", "MODES"]

@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 import numpy as np
 import torch
 
-from ...errors import CallbackError, SerializationError
+from ..errors import CallbackError, SerializationError
 from .base import Callback, CallbackList
 
 BACKUP_FORMAT = "ctrkit-backup"
@@ -152,14 +152,14 @@ class BackupAndRestore(Callback):
             return self._restore(self.previous_path, initial_epoch)
 
     def _restore(self, path: Path, initial_epoch: int) -> int:
-        from ...persistence import load_plain, load_state_dict_checked
+        from ..persistence import load_plain, load_state_dict_checked
         payload = load_plain(path, BACKUP_FORMAT, BACKUP_VERSION)
         hint = f" Delete '{self.backup_dir}' to start the run over."
         try:
             load_state_dict_checked(self.model, payload.get("state_dict"), self.path)
             self._optimizer().load_state_dict(payload["optimizer"])
             if payload.get("embedding_optimizer") is not None:  # sharded tables' fused state
-                from ..torchrec_strategy import load_full_optimizer_state
+                from ..strategies.torchrec import load_full_optimizer_state
                 load_full_optimizer_state(self.model, payload["embedding_optimizer"])
             rng = payload["rng"]
             self.model.rng.set_state(rng["model"])
@@ -205,12 +205,12 @@ class BackupAndRestore(Callback):
 
     def _backup(self, epoch: int) -> None:
         """Write the backup; ``epoch`` is the last completed epoch (-1: none yet)."""
-        from ...persistence import _ctrkit_version, save_plain, to_plain
-        from ..distributed import is_rank_zero, is_sharded, model_state
+        from ..persistence import _ctrkit_version, save_plain, to_plain
+        from ..strategies import is_rank_zero, is_sharded, model_state
         model = self.model
         embedding_optimizer = None
         if is_sharded(model):  # every rank sends its shards and their optimizer state
-            from ..torchrec_strategy import full_optimizer_state
+            from ..strategies.torchrec import full_optimizer_state
             state = model_state(model)
             embedding_optimizer = full_optimizer_state(model, torch.device("cpu")
                                                        if model.device.type == "cpu"
@@ -241,7 +241,7 @@ class BackupAndRestore(Callback):
         save_plain(payload, self.path)
 
     def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
-        from ..distributed import is_rank_zero
+        from ..strategies import is_rank_zero
         if self.delete_checkpoint and is_rank_zero():
             for path in (self.path, self.previous_path):
                 with contextlib.suppress(FileNotFoundError):

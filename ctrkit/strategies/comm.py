@@ -1,0 +1,225 @@
+"""The few collectives every strategy uses: who am I, sum, gather rows, gather predictions.
+
+Nothing here knows a strategy; everything works (as a no-op) in a single process.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+import torch
+
+from ..errors import ConfigError
+
+_local_only = False
+
+
+def launched_with_torchrun() -> bool:
+    """True when the environment names more than one process (``WORLD_SIZE`` > 1).
+
+    Example:
+        >>> launched_with_torchrun()       # a plain `python` run; torchrun sets WORLD_SIZE
+        False
+    """
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def world() -> Tuple[int, int]:
+    """``(rank, world_size)`` of the initialised process group, ``(0, 1)`` without one.
+
+    Example:
+        >>> world()
+        (0, 1)
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_rank_zero() -> bool:
+    """True in a single process and on rank 0: guard your own file writes with it.
+
+    Example:
+        >>> is_rank_zero()
+        True
+        >>> if is_rank_zero():             # e.g. before model.save / history.plot
+        ...     print("only one process writes")
+        only one process writes
+    """
+    return world()[0] == 0
+
+
+@contextlib.contextmanager
+def local() -> Iterator[None]:
+    """Within this block ``predict``/``evaluate`` run on this process alone (not collective).
+
+    Example:
+        >>> import ctrkit
+        >>> from ctrkit.datasets import make_synthetic
+        >>> x, y, features = make_synthetic(n_rows=64, maxlen=4, embedding_dim=4)
+        >>> model = ctrkit.build("base", features)
+        >>> if is_rank_zero():
+        ...     with local():              # under torchrun: this rank alone predicts
+        ...         p = model.predict(x)
+        >>> p.shape
+        (64, 1)
+    """
+    global _local_only
+    before, _local_only = _local_only, True
+    try:
+        yield
+    finally:
+        _local_only = before
+
+
+def is_local_only() -> bool:
+    """True inside a :func:`local` block."""
+    return _local_only
+
+
+def init_process_group(device: torch.device) -> None:
+    """Initialise the default process group from torchrun's environment, if not done yet.
+
+    gloo for a CPU model, NCCL (with ``cuda:LOCAL_RANK`` as this process's device) for CUDA.
+
+    Raises:
+        ConfigError: torch.distributed is unavailable, or the environment does not name the
+            processes (not launched with torchrun).
+    """
+    dist = torch.distributed
+    if not dist.is_available():
+        raise ConfigError("strategy='ddp' needs torch.distributed, which this PyTorch build "
+                          "lacks; install a PyTorch build with distributed support.")
+    if dist.is_initialized():
+        return
+    missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+               if k not in os.environ]
+    if missing:
+        raise ConfigError(f"strategy='ddp' but {missing} are not set: launch the script with "
+                          f"torchrun, e.g. `torchrun --nproc_per_node=2 train.py`, or call "
+                          f"torch.distributed.init_process_group yourself before fit.")
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over all processes (itself in one process)."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
+        else torch.device("cpu")
+    out = t.to(comm).clone()
+    dist.all_reduce(out)
+    return out.to(t.device)
+
+
+def step_bounds(n: int, batch_size: int, world_size: int) -> List[List[int]]:
+    """Where each rank's rows lie in the epoch's permutation, step by step.
+
+    Global step ``s`` covers positions ``[s*B*W, (s+1)*B*W)``; rank ``r`` takes
+    ``[bounds[s][r], bounds[s][r + 1])``, split as evenly as possible. A last step with fewer
+    than ``W`` rows joins the step before, so no rank is ever empty (needs ``n >= W``).
+
+    Args:
+        n: training rows; batch_size: rows per rank and step (B); world_size: processes (W).
+
+    Returns:
+        one list of ``W + 1`` increasing positions per global step.
+
+    Example:
+        >>> step_bounds(11, 2, 2)      # steps of 4 rows; the 3-row tail splits 1 / 2
+        [[0, 2, 4], [4, 6, 8], [8, 9, 11]]
+    """
+    per_step = batch_size * world_size
+    starts = list(range(0, n, per_step))
+    sizes = [min(per_step, n - s) for s in starts]
+    if len(sizes) > 1 and sizes[-1] < world_size:  # a tail that cannot feed every rank
+        tail = sizes.pop()
+        starts.pop()
+        sizes[-1] += tail
+    return [[start + size * r // world_size for r in range(world_size + 1)]
+            for start, size in zip(starts, sizes)]
+
+
+def all_gather_rows(local: torch.Tensor, counts: List[int], comm: torch.device
+                    ) -> List[torch.Tensor]:
+    """Every rank's ``local`` rows (rank r holds ``counts[r]``), padded for the collective.
+
+    Returns:
+        one CPU tensor per rank, trimmed to its count.
+    """
+    width = max(counts)
+    padded = torch.zeros((width,) + tuple(local.shape[1:]), dtype=local.dtype, device=comm)
+    padded[:len(local)] = local.to(comm)
+    bufs = [torch.empty_like(padded) for _ in counts]
+    torch.distributed.all_gather(bufs, padded)
+    return [b[:c].cpu() for b, c in zip(bufs, counts)]
+
+
+def gather_predictions(predict: Callable[[Any], Dict[str, torch.Tensor]], source,
+                       equal_batches: bool = False) -> Dict[str, torch.Tensor]:
+    """Predict a contiguous shard of ``source`` per rank; every rank gets all rows, in order.
+
+    Args:
+        predict: ``source_shard -> {name: (rows,) CPU tensor}`` (logits, labels, ...).
+        source: the :class:`~ctrkit.training.data_adapters.DataAdapter` to predict.
+        equal_batches: every rank must run the same number of batches (sharded tables look
+            ids up collectively): shards are padded to one size by repeating a row.
+
+    Returns:
+        each column over all rows, in their original order (rank 0's shard first).
+    """
+    rank, W = world()
+    if equal_batches:
+        mine = _predict_equal_shard(predict, source, rank, W)
+    else:
+        mine = predict(source.shard(rank, W))
+    if not isinstance(mine, dict):  # bounded-memory metrics: their accumulators are summed
+        return mine.reduce(all_reduce_sum)
+    dist = torch.distributed
+    comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
+        else torch.device("cpu")
+    n_local = len(mine["logits"])
+    counts = [int(c) for c in _all_gather_ints(n_local, comm)]
+    return {k: torch.cat(all_gather_rows(v, counts, comm)) for k, v in mine.items()}
+
+
+def _predict_equal_shard(predict, source, rank: int, world_size: int
+                         ) -> Dict[str, torch.Tensor]:
+    """``predict`` on this rank's contiguous part of ``source``, padded to ``ceil(n/W)`` rows
+    (the padding's outputs are dropped), so every rank runs the same batches.
+
+    Raises:
+        ConfigError: a source that cannot be indexed by row (not in memory).
+    """
+    if not getattr(source, "in_memory", False) or not hasattr(source, "subset"):
+        raise ConfigError(
+            f"predict/evaluate of a model with sharded tables (strategy='torchrec') needs "
+            f"in-memory input, so that every process runs the same number of batches; got "
+            f"{type(source).__name__}. Pass arrays/DataFrames, or save the model on every rank "
+            f"and predict with ctrkit.load(...) on one process.")
+    n = source.num_rows
+    lo, hi = n * rank // world_size, n * (rank + 1) // world_size
+    rows = torch.arange(lo, hi)
+    width = -(-n // world_size)
+    if len(rows) < width:
+        fill = rows[-1:] if len(rows) else torch.zeros(1, dtype=torch.long)
+        rows = torch.cat([rows, fill.expand(width - len(rows))])
+    return {k: v[:hi - lo] for k, v in predict(source.subset(rows)).items()}
+
+
+def _all_gather_ints(value: int, comm: torch.device) -> List[int]:
+    t = torch.tensor([value], dtype=torch.int64, device=comm)
+    bufs = [torch.empty_like(t) for _ in range(world()[1])]
+    torch.distributed.all_gather(bufs, t)
+    return [int(b.item()) for b in bufs]
+
+
+def comm_device() -> torch.device:
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
