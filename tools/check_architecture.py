@@ -199,6 +199,7 @@ def main(argv=None) -> int:
         print(f"  {share:6.1%}  {n:6d}  {folder}{flag}")
 
     if args.names:
+        sys.path.insert(0, str(Path(args.package).resolve().parent))
         missing = []
         for line in Path(args.names).read_text().split():
             mod, _, name = line.partition(":")

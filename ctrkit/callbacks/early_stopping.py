@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional
 import torch
 
 from ..registry import CALLBACKS
-from .base import check_non_negative_int
-from .monitor import MonitorCallback
+from .base import Callback, check_non_negative_int  # noqa: F401  (Callback: round-2 name)
+from .monitor import Monitor, MonitorCallback  # noqa: F401  (Monitor: round-2 name)
 
 
 def snapshot(model) -> Dict[str, torch.Tensor]:

@@ -11,8 +11,8 @@ from ..errors import CallbackError
 from ..persistence import save_plain
 from ..registry import CALLBACKS
 from ..strategies import is_rank_zero
-from .base import check_non_negative_int
-from .monitor import MonitorCallback
+from .base import Callback, check_non_negative_int  # noqa: F401  (Callback: round-2 name)
+from .monitor import Monitor, MonitorCallback  # noqa: F401  (Monitor: round-2 name)
 
 #: the ``format`` tag of the dict written for a model without ``.save``.
 CHECKPOINT_FORMAT = "ctrkit-checkpoint"

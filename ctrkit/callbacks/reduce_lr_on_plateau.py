@@ -7,9 +7,9 @@ from typing import Any, Dict, Optional
 
 from ..errors import CallbackError
 from ..registry import CALLBACKS
-from .base import check_non_negative_int
+from .base import Callback, check_non_negative_int  # noqa: F401  (Callback: round-2 name)
 from .learning_rate import get_lrs, log_lr, optimizer_of, set_lrs
-from .monitor import MonitorCallback
+from .monitor import Monitor, MonitorCallback  # noqa: F401  (Monitor: round-2 name)
 
 
 @CALLBACKS.register("reduce_lr_on_plateau")

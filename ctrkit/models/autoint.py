@@ -9,7 +9,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..features import Feature
-from ..registry import LAYERS, MODELS
+from ..registry import LAYERS, MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
 from .embedding_mlp import EmbeddingMLP
 
 
@@ -65,7 +65,7 @@ class InteractingLayer(nn.Module):
         return torch.relu(out)
 
 
-@MODELS.register("autoint")
+@register_model("autoint")
 class AutoInt(EmbeddingMLP):
     """AutoInt: ``att_layer_num`` interacting layers over the fields (sparse embeddings and
     pooled sequences, all of one embedding_dim), flattened, beside an MLP over all inputs;

@@ -11,7 +11,7 @@ from ..features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validat
 from ..layers.activations import create_activation
 from ..layers.init import InitSpec, resolve_init
 from ..layers.mlp import MLP
-from ..registry import LAYERS, MODELS
+from ..registry import LAYERS, MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
 from .base import BaseModel
 from .din import find_history_pairs, shared_history_table_of
 
@@ -82,7 +82,7 @@ class TransformerBlock(nn.Module):
         return self.norm2(s + f if self.use_residual else f)
 
 
-@MODELS.register("bst")
+@register_model("bst")
 class BST(BaseModel):
     """Behavior Sequence Transformer.
 

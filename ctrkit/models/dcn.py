@@ -25,7 +25,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..features import Feature
 from ..layers.mlp import MLP
-from ..registry import LAYERS, MODELS
+from ..registry import LAYERS, MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
 from .embedding_mlp import EmbeddingMLP
 
 PARAMETERIZATIONS = ("vector", "matrix")
@@ -145,7 +145,7 @@ class CrossNetwork(nn.Module):
         return self.l2_reg * sum((w ** 2).sum() for w in weights)
 
 
-@MODELS.register("dcnv2")
+@register_model("dcnv2")
 class DCNv2(EmbeddingMLP):
     """DCN-V2: a cross network of full-rank (or low-rank) matrix cross layers and a deep MLP.
 
@@ -235,7 +235,7 @@ class DCNv2(EmbeddingMLP):
         return self.head(logit)
 
 
-@MODELS.register("dcn")
+@register_model("dcn")
 class DCN(DCNv2):
     """DCN (v1): the same model with DCN's vector cross layers
     (``cross_parameterization='vector'``); see :class:`DCNv2` for the arguments."""

@@ -9,11 +9,11 @@ import torch
 from ..features import Feature
 from ..layers.interaction import FM
 from ..layers.linear import LinearLogit
-from ..registry import MODELS
+from ..registry import MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
 from .embedding_mlp import EmbeddingMLP, resolve_features
 
 
-@MODELS.register("deepfm")
+@register_model("deepfm")
 class DeepFM(EmbeddingMLP):
     """DeepFM. The FM fields are the sparse embeddings and the pooled history sequences.
 

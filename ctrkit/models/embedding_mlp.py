@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
 from ..layers.mlp import MLP
-from ..registry import MODELS
+from ..registry import MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
 from .base import BaseModel
 
 
@@ -57,7 +57,7 @@ def resolve_features(features: Sequence[Feature], chosen: Optional[Sequence[Any]
     return out
 
 
-@MODELS.register("base")
+@register_model("base")
 class EmbeddingMLP(BaseModel):
     """The paper's BaseModel: embeddings, pooled histories and dense values into an MLP.
 

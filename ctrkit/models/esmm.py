@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from ..features import Feature
-from ..registry import MODELS
+from ..registry import register_model
 from .multitask_base import MultiTaskModel, common_args, gate, positive
 
 
-@MODELS.register("esmm")
+@register_model("esmm")
 class ESMM(MultiTaskModel):
     """Entire Space Multi-task Model: a CTR tower and a CVR tower on the shared input; the
     model's two outputs are ``pCTR`` and ``pCTCVR = pCTR * pCVR``, trained on the click label

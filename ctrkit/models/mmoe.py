@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from ..features import Feature
-from ..registry import MODELS
+from ..registry import register_model
 from .multitask_base import MultiTaskModel, common_args, gate, positive
 
 
-@MODELS.register("mmoe")
+@register_model("mmoe")
 class MMOE(MultiTaskModel):
     """Multi-gate Mixture-of-Experts: ``num_experts`` expert MLPs on the shared input; each
     task's gate (an MLP, then a softmax over the experts) mixes the experts' outputs into

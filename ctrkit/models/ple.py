@@ -8,11 +8,11 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..features import Feature
-from ..registry import MODELS
+from ..registry import register_model
 from .multitask_base import MultiTaskModel, common_args, gate, positive
 
 
-@MODELS.register("ple")
+@register_model("ple")
 class PLE(MultiTaskModel):
     """Progressive Layered Extraction: ``num_levels`` Customized Gate Control (CGC) levels.
 

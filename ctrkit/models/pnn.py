@@ -9,11 +9,11 @@ import torch
 from ..errors import ConfigError
 from ..features import Feature
 from ..layers.interaction import InnerProduct, OuterProduct
-from ..registry import MODELS
+from ..registry import MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
 from .embedding_mlp import EmbeddingMLP
 
 
-@MODELS.register("pnn")
+@register_model("pnn")
 class PNN(EmbeddingMLP):
     """PNN: ``MLP([fields (linear signal), inner products, outer products, dense])``.
 

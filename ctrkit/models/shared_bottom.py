@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from ..features import Feature
-from ..registry import MODELS
+from ..registry import register_model
 from .multitask_base import MultiTaskModel, common_args, gate, positive
 
 
-@MODELS.register("shared_bottom")
+@register_model("shared_bottom")
 class SharedBottom(MultiTaskModel):
     """Shared-Bottom: the shared input through one bottom MLP, then one tower per task.
 

@@ -8,11 +8,11 @@ import torch
 
 from ..features import Feature
 from ..layers.linear import LinearLogit
-from ..registry import MODELS
+from ..registry import MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
 from .embedding_mlp import EmbeddingMLP, resolve_features
 
 
-@MODELS.register("wdl")
+@register_model("wdl")
 class WDL(EmbeddingMLP):
     """Wide&Deep.
 

@@ -12,7 +12,7 @@ from ..features import Feature
 from ..layers.activations import create_activation
 from ..layers.init import InitSpec, resolve_init
 from ..layers.linear import LinearLogit
-from ..registry import LAYERS, MODELS
+from ..registry import LAYERS, MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
 from .embedding_mlp import EmbeddingMLP, resolve_features
 
 
@@ -84,7 +84,7 @@ class CIN(nn.Module):
         return self.l2_reg * sum((c.weight ** 2).sum() for c in self.convs)
 
 
-@MODELS.register("xdeepfm")
+@register_model("xdeepfm")
 class XDeepFM(EmbeddingMLP):
     """xDeepFM: ``logit = linear + CIN + MLP``; the CIN's fields are the sparse embeddings and
     the pooled sequences (all of one embedding_dim).

@@ -12,7 +12,7 @@ from ...errors import ConfigError
 from ...features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
 from ...layers.mlp import MLP
 from ...layers.tracing import is_tracing
-from ...registry import LAYERS, MODELS
+from ...registry import LAYERS, register_model
 from ..base import BaseModel
 from ..din import (find_history_pairs, masked_softmax, segment_softmax,
                    shared_history_table_of)
@@ -20,7 +20,7 @@ from .gru import (AttentionalGRU, Packed, check_gru_type, gru_packed, last_valid
                   pack_positions)
 
 
-@MODELS.register("dien")
+@register_model("dien")
 class DIEN(BaseModel):
     """Deep Interest Evolution Network.
 

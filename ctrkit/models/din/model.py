@@ -12,7 +12,7 @@ from ...features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, valida
 from ...layers.frozen import frozen_weights
 from ...layers.mlp import MLP
 from ...layers.tracing import is_tracing
-from ...registry import MODELS
+from ...registry import MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
 from ..base import BaseModel
 from .attention import AttentionPooling
 
@@ -113,7 +113,7 @@ def shared_history_table_of(pairs: Sequence[Tuple[SparseFeat, VarLenSparseFeat]]
     return {s.name: x.embedding_name for x, s in pairs if not s.embedding_name_given}
 
 
-@MODELS.register("din")
+@register_model("din")
 class DIN(BaseModel):
     """Deep Interest Network.
 
