@@ -16,9 +16,9 @@ Options: ``--data PATH``, ``--synthetic`` (ignore ``$CTRKIT_ML100K``), ``--rows 
 ``--epochs N``, ``--batch-size N``, ``--models din,base``, ``--seed N``, ``--threads N``,
 ``--keep best|last``, ``--plot PATH``.
 
-Threads: the job calls ``torch.set_num_threads(--threads)``, 1 by default. These models are
-small, and on a shared 2-core machine torch's default (one thread per core) was measured up to
-10x slower. Your own scripts run with torch's default unless they set it too.
+Threads: the job calls ``torch.set_num_threads(--threads)``, 1 by default: these models are
+small, and on a shared machine torch's default (one thread per core) can be much slower (see
+``docs/performance.md``). Your own scripts run with torch's default unless they set it too.
 """
 from __future__ import annotations
 

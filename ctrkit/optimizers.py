@@ -38,8 +38,8 @@ def _eager(base: type) -> type:
 
     torch wraps ``Optimizer.step``, ``zero_grad``, ``add_param_group``, ``state_dict`` and
     ``load_state_dict`` in guards for ``torch.compile`` whose first call imports
-    ``torch._dynamo`` and with it sympy: about 70 MB of resident memory in a process that never
-    compiles anything. The subclass calls the same functions underneath the guards, found once
+    ``torch._dynamo`` and with it sympy: tens of MB of resident memory (see
+    ``docs/performance.md``) in a process that never compiles anything. The subclass calls the same functions underneath the guards, found once
     here (same arithmetic, same state and ``state_dict`` as ``base``; step hooks and LR
     schedulers work as usual). A method this torch does not guard is inherited unchanged.
     """
@@ -92,8 +92,8 @@ def create_optimizer(spec: Union[str, type, torch.optim.Optimizer], params: Iter
         lr = DEFAULT_LR.get(spec.lower(), 0.001) if lr is None else lr
         params = list(params)
         if spec.lower() in FUSED and "fused" not in kwargs and "foreach" not in kwargs:
-            # torch's fused Adam/AdamW kernel: the same update up to float rounding, ~3x faster
-            # per step than the default loop on CPU. Fall back where it is not supported.
+            # torch's fused Adam/AdamW kernel: the same update up to float rounding, faster per
+            # step than the default loop on CPU. Fall back where it is not supported.
             try:
                 return cls(params, lr=float(lr), fused=True, **kwargs)
             except (RuntimeError, ValueError, TypeError):

@@ -40,3 +40,49 @@ def test_builtin_models_register_through_the_public_decorator():
     assert not offenders
     import ctrkit
     assert {"din", "base", "dien", "bst", "mmoe"} <= set(ctrkit.list_models())
+
+
+#: docs/architecture.md's layers: a module may import its own layer or lower ones
+LAYERS = {
+    1: ["errors", "registry", "version", "factory", "utils", "_moved"],
+    2: ["features", "tasks", "vocabulary"],
+    3: ["inputs", "data"],
+    4: ["datasets"],
+    5: ["layers"],
+    6: ["metrics", "losses", "optimizers", "regularizers"],
+    7: ["strategies"],
+    8: ["persistence", "plot"],
+    9: ["callbacks"],
+    10: ["training"],
+    11: ["models", "export"],
+    12: ["(face)", "__main__"],
+}
+
+
+def _import_edges():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import check_architecture as ca
+    finally:
+        sys.path.pop(0)
+    root = ROOT / "ctrkit"
+    files = sorted(root.rglob("*.py"))
+    mods = {ca.module_name(root, f): f for f in files}
+    for mod, f in mods.items():
+        for target in ca.imports_of(mod, f.name == "__init__.py", ast.parse(f.read_text()),
+                                    set(mods)):
+            yield mod, target
+
+
+def _top(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "(face)"
+
+
+def test_every_import_stays_in_its_layer_or_goes_down():
+    layer_of = {name: n for n, names in LAYERS.items() for name in names}
+    tops = {_top(m) for edge in _import_edges() for m in edge}
+    assert tops <= set(layer_of), f"not in docs/architecture.md's table: {tops - set(layer_of)}"
+    climbs = [f"{a} -> {b}" for a, b in _import_edges()
+              if layer_of[_top(a)] < layer_of[_top(b)]]
+    assert not climbs, climbs

@@ -2,15 +2,15 @@
 
 A DIN training step allocates and frees tens of MB of activations. With glibc's default
 malloc settings, each free of the heap's top returns that memory to the OS (the trim
-threshold adapts to about twice the largest freed block, ~14 MB here), so the next step
-faults the same pages in again: on the benchmark of ``benchmarks/bench_din.py`` about a GB of
-page faults per epoch, 10-20% of the training time. ``tune()`` raises glibc's thresholds once
+threshold adapts to about twice the largest freed block), so the next step faults the same
+pages in again (what that costs is measured in ``docs/performance.md``). ``tune()`` raises
+glibc's thresholds once
 per process (blocks up to 32 MB come from the heap; the heap is trimmed only when 256 MB lie
 free at its top), so a step reuses the previous step's pages; the peak RSS stays the same,
 since the heap's high-water mark is set by a step's live activations either way. ``fit`` calls
 :func:`release` at its end, which hands all free heap memory back to the OS (``malloc_trim``).
-``predict``/``evaluate`` tune too: without it, glibc's adaptive thresholds made some predict
-runs fault ~1.5 GB of pages in and run at half speed.
+``predict``/``evaluate`` tune too (glibc's adaptive thresholds otherwise make some predict
+runs fault their pages in again).
 
 This is process-wide (it is how glibc is configured, like the ``MALLOC_*_`` environment
 variables). It is skipped where the C library is not glibc, when the user configured malloc
