@@ -103,14 +103,16 @@ def dense_matmul_gflops(m: int, k: int, n: int, reps: int = 20) -> float:
     return 2.0 * m * k * n / best / 1e9
 
 
-def worker(impl: str, rows: int, maxlen: int, epochs: int = 1, threads: int = 2) -> dict:
+def worker(impl: str, rows: int, maxlen: int, epochs: int = 1, threads: int = 2,
+           policy: str = "float32") -> dict:
     import torch
     torch.set_num_threads(threads)
     x, y = make_data(rows, maxlen)
     if impl == "ctrkit":
         import ctrkit
         model = ctrkit.build("din", features(ctrkit, maxlen), seed=0)
-        model.compile("adam", "binary_crossentropy", metrics=["logloss", "auc"])
+        model.compile("adam", "binary_crossentropy", metrics=["logloss", "auc"],
+                      dtype_policy=policy)
     else:
         from deepctr_torch.models import DIN
         import deepctr_torch.inputs as dinputs
@@ -283,9 +285,12 @@ def scaling(args) -> None:
                   flush=True)
 
 
-def run_worker(python: str, impl: str, rows: int, maxlen: int, threads: int = 2) -> dict:
+def run_worker(python: str, impl: str, rows: int, maxlen: int, threads: int = 2,
+               policy: str = "float32") -> dict:
     cmd = [python, os.path.abspath(__file__), "--worker", impl, "--rows", str(rows),
            "--maxlen", str(maxlen), "--threads", str(threads)]
+    if policy != "float32":
+        cmd += ["--policy", policy]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -297,11 +302,15 @@ def has_deepctr(python: str) -> bool:
 
 def compare(args) -> None:
     impls = ["ctrkit"] + (["deepctr"] if has_deepctr(args.deepctr_python) else [])
+    if args.policy != "float32":  # the same ctrkit run under the mixed policy, alternated
+        impls.insert(1, args.policy)
     results = {i: [] for i in impls}
     for r in range(args.runs):
         for impl in impls:  # alternate the libraries run by run
             py = args.deepctr_python if impl == "deepctr" else sys.executable
-            res = run_worker(py, impl, args.rows, args.maxlen, args.threads)
+            policy = impl if impl in ("mixed_bfloat16", "mixed_float16") else "float32"
+            res = run_worker(py, "ctrkit" if policy != "float32" else impl, args.rows,
+                             args.maxlen, args.threads, policy)
             results[impl].append(res)
             print(f"run {r + 1} {impl:8s} train {res['train_rows_s']:9.0f} rows/s  predict "
                   f"{res['predict_rows_s']:9.0f} rows/s  peak RSS {res['peak_rss_mb']:7.0f} MB  "
@@ -320,6 +329,12 @@ def compare(args) -> None:
     print(f"  (auc: one epoch, on the training rows. The true click probabilities score "
           f"{roc_auc_score(y, prob):.4f}: the labels are close to noise, so an auc above that "
           f"is memorised ids, a measure of how fast the first steps fit, not of quality.)")
+    if args.policy in med:
+        c, m = med["ctrkit"], med[args.policy]
+        print(f"  {args.policy} / float32: train {m['train_rows_s'] / c['train_rows_s']:.2f}x, "
+              f"predict {m['predict_rows_s'] / c['predict_rows_s']:.2f}x, peak RSS "
+              f"{m['peak_rss_mb'] / c['peak_rss_mb']:.2f}x, auc {m['auc']:.4f} vs "
+              f"{c['auc']:.4f}")
     if "deepctr" in med:
         c, d = med["ctrkit"], med["deepctr"]
         print(f"  ratios ctrkit/deepctr: train {c['train_rows_s'] / d['train_rows_s']:.2f}x "
@@ -339,6 +354,9 @@ def compare(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", choices=["ctrkit", "deepctr"])
+    p.add_argument("--policy", default="float32",
+                   choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                   help="also run ctrkit under this dtype policy, alternated with float32")
     p.add_argument("--rows", type=int, default=ROWS)
     p.add_argument("--maxlen", type=int, default=T)
     p.add_argument("--runs", type=int, default=3)
@@ -352,7 +370,8 @@ def main() -> None:
                    help="where ctrkit's predict time goes, per 1024-row batch")
     args = p.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.rows, args.maxlen, threads=args.threads)))
+        print(json.dumps(worker(args.worker, args.rows, args.maxlen, threads=args.threads,
+                                policy=args.policy)))
     elif args.profile:
         profile(min(args.rows, 50_000), args.maxlen, args.threads)
     elif args.profile_predict:

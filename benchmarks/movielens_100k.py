@@ -62,13 +62,14 @@ def auc(y, p):
     return float(roc_auc_score(y, p))
 
 
-def run_one(variant, splits, features, seed, epochs, batch_size, lr, init_std):
+def run_one(variant, splits, features, seed, epochs, batch_size, lr, init_std,
+            policy="float32"):
     """Train one model; returns test metrics at the best validation epoch and the time."""
     name, hp = VARIANTS[variant]
     if init_std is not None:
         hp = dict(hp, init_std=init_std)
     model = ctrkit.build(name, features, seed=seed, **hp)
-    model.compile("adam", "binary_crossentropy", lr=lr)
+    model.compile("adam", "binary_crossentropy", lr=lr, dtype_policy=policy)
     (xtr, ytr), (xva, yva), (xte, yte) = splits["train"], splits["val"], splits["test"]
     best, best_state, best_epoch, secs = -1.0, None, 0, 0.0
     for epoch in range(epochs):
@@ -108,6 +109,9 @@ def main(argv=None):
                    help="std of the embeddings' init; default: the model's (0.05)")
     p.add_argument("--maxlen", type=int, default=20)
     p.add_argument("--embedding-dim", type=int, default=8)
+    p.add_argument("--policy", default="float32",
+                   choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                   help="dtype policy of every model (see ctrkit.mixed_precision)")
     args = p.parse_args(argv)
     if not args.data:
         p.error("pass --data PATH or set CTRKIT_ML100K to the MovieLens-100K folder")
@@ -124,12 +128,13 @@ def main(argv=None):
                                      embedding_dim=args.embedding_dim)
     print(f"MovieLens-100K: " + ", ".join(f"{k} {len(v[1])}" for k, v in splits.items())
           + f" rows; maxlen {args.maxlen}, embedding_dim {args.embedding_dim}, "
-          f"epochs <= {args.epochs}, lr {args.lr}, init_std {args.init_std}, seeds {seeds}")
+          f"epochs <= {args.epochs}, lr {args.lr}, init_std {args.init_std}, seeds {seeds}, "
+          f"dtype policy {args.policy}")
     results = {m: [] for m in models}
     for seed in seeds:
         for m in models:
             r = run_one(m, splits, features, seed, args.epochs, args.batch_size, args.lr,
-                        args.init_std)
+                        args.init_std, args.policy)
             results[m].append(r)
             print(f"  seed {seed} {m:>12}: AUC {r['auc']:.4f} GAUC {r['gauc']:.4f} "
                   f"logloss {r['logloss']:.4f} (best epoch {r['epoch']}, {r['seconds']:.1f}s)",

@@ -21,7 +21,7 @@ from .registry import (ACTIVATIONS, LAYERS, LOSSES, METRICS, MODELS, OPTIMIZERS,
                        register_regularizer)
 from . import layers  # noqa: F401  (registers activations and layers)
 from . import models  # noqa: F401  (registers the built-in models)
-from . import callbacks, data, metrics, regularizers  # noqa: F401  (data registers encoders)
+from . import callbacks, data, metrics, mixed_precision, regularizers  # noqa: F401
 from .models.base import BaseModel
 from .factory import build, list_models
 
@@ -62,5 +62,5 @@ __all__ = [
     "register_activation", "register_metric", "register_loss", "register_optimizer",
     "register_regularizer", "MODELS", "LAYERS", "ACTIVATIONS", "METRICS", "LOSSES",
     "OPTIMIZERS", "REGULARIZERS", "CtrkitError", "errors", "callbacks", "metrics",
-    "regularizers",
+    "regularizers", "mixed_precision",
 ]

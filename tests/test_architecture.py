@@ -44,7 +44,7 @@ def test_builtin_models_register_through_the_public_decorator():
 
 #: docs/architecture.md's layers: a module may import its own layer or lower ones
 LAYERS = {
-    1: ["errors", "registry", "version", "factory", "utils", "_moved"],
+    1: ["errors", "registry", "version", "factory", "utils", "_moved", "mixed_precision"],
     2: ["features", "tasks", "vocabulary"],
     3: ["inputs", "data"],
     4: ["datasets"],

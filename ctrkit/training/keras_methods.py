@@ -26,7 +26,7 @@ class KerasMethods:
                 metrics: Optional[Sequence[Any]] = None, lr: Optional[float] = None,
                 clipnorm: Optional[float] = None, gauc_group: Optional[str] = None,
                 strategy: Optional[str] = None, learning_rate: Optional[float] = None,
-                loss_weights: Any = None) -> None:
+                loss_weights: Any = None, dtype_policy: Any = None) -> None:
         """Choose optimizer, loss and metrics (names or objects). See :class:`Trainer`.
 
         ``learning_rate`` is Keras's name for ``lr`` (give one of them). Metric and loss names
@@ -38,6 +38,11 @@ class KerasMethods:
         A multi-task model (``model.task_names``) takes ``loss``, ``loss_weights`` and
         ``metrics`` as one value for all tasks, a dict keyed by task name, or a list in task
         order (see :class:`~ctrkit.training.multitask.MultiTaskTrainer`).
+
+        ``dtype_policy``: ``'mixed_bfloat16'`` (or ``'mixed_float16'`` on CUDA) computes the
+        forward in 16 bits with float32 weights, losses and metrics, for training and
+        prediction; None takes the global policy (``'float32'`` unless
+        :func:`ctrkit.mixed_precision.set_global_policy` changed it).
 
         Raises:
             ConfigError: ``lr`` and ``learning_rate`` both given with different values;
@@ -52,7 +57,8 @@ class KerasMethods:
             from ..training.multitask import MultiTaskTrainer
             self.trainer = MultiTaskTrainer(self, optimizer, loss, metrics, lr=lr,
                                             clipnorm=clipnorm, gauc_group=gauc_group,
-                                            strategy=strategy, loss_weights=loss_weights)
+                                            strategy=strategy, loss_weights=loss_weights,
+                                            dtype_policy=dtype_policy)
             return
         if loss_weights is not None:
             raise ConfigError(f"loss_weights={loss_weights!r} weighs the tasks of a "
@@ -61,7 +67,8 @@ class KerasMethods:
         if self.task == "regression" and loss == "binary_crossentropy":
             loss = "mse"
         self.trainer = Trainer(self, optimizer, loss, metrics, lr=lr, clipnorm=clipnorm,
-                               gauc_group=gauc_group, strategy=strategy)
+                               gauc_group=gauc_group, strategy=strategy,
+                               dtype_policy=dtype_policy)
 
     def _dense_columns(self, x: Any) -> Dict[str, torch.Tensor]:
         """The raw values of the dense features that declare a transform, validated."""

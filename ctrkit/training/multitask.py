@@ -48,7 +48,7 @@ class MultiTaskTrainer(Trainer):
     def __init__(self, model, optimizer="adam", loss="binary_crossentropy", metrics=None,
                  lr: Optional[float] = None, clipnorm: Optional[float] = None,
                  gauc_group: Optional[str] = None, strategy: Optional[str] = None,
-                 loss_weights: Any = None) -> None:
+                 loss_weights: Any = None, dtype_policy: Any = None) -> None:
         tasks: Tasks = model.task
         self.model, self.tasks = model, tasks
         if strategy is not None or distributed.launched_with_torchrun():
@@ -73,7 +73,7 @@ class MultiTaskTrainer(Trainer):
             for m in per_task(metrics, tasks, "metrics", nested=True)]
         # every metric object once (group_keys, bounded): the union over the tasks
         self.metrics = [m for ms in self.task_metrics for m in ms]
-        self._optimizer(optimizer, lr, clipnorm)
+        self._optimizer(optimizer, lr, clipnorm, dtype_policy)
 
     # ------------------------------------------------------------------ losses
     def task_losses(self, logits: torch.Tensor, y: torch.Tensor, w: Optional[torch.Tensor]

@@ -16,6 +16,7 @@ import torch
 from ..errors import ConfigError, InputError, NotCompiledError
 from ..inputs import Columns
 from ..layers.frozen import frozen_weights
+from .. import mixed_precision
 from .. import strategies as distributed
 from ..utils import allocator
 from . import modes
@@ -68,19 +69,28 @@ class Trainer:
         strategy: None (data-parallel when launched with torchrun), ``'ddp'``, or
             ``'torchrec'`` (sharded tables; :mod:`ctrkit.strategies.torchrec`); see
             :mod:`ctrkit.strategies`.
+        dtype_policy: ``'float32'``, ``'mixed_bfloat16'`` or ``'mixed_float16'`` (None: the
+            global policy); see :mod:`ctrkit.mixed_precision`.
     """
 
     def __init__(self, model, optimizer="adam", loss="binary_crossentropy", metrics=None,
                  lr: Optional[float] = None, clipnorm: Optional[float] = None,
-                 gauc_group: Optional[str] = None, strategy: Optional[str] = None) -> None:
+                 gauc_group: Optional[str] = None, strategy: Optional[str] = None,
+                 dtype_policy: Any = None) -> None:
         self.model = model
         self.strategy = distributed.check_strategy(strategy)
         self.loss: Loss = get_loss(loss, model.task)
         self.metrics: List[Metric] = grouped_metrics(get_metrics(metrics), gauc_group)
-        self._optimizer(optimizer, lr, clipnorm)
+        self._optimizer(optimizer, lr, clipnorm, dtype_policy)
 
-    def _optimizer(self, optimizer, lr: Optional[float], clipnorm: Optional[float]) -> None:
+    def _optimizer(self, optimizer, lr: Optional[float], clipnorm: Optional[float],
+                   policy: Any = None) -> None:
         model = self.model
+        self.dtype_policy = mixed_precision.dtype_policy(policy)
+        self.dtype_policy.check_device(model.device)
+        # float16 gradients underflow: scale the loss (CUDA only; see ctrkit.mixed_precision)
+        self.scaler = torch.amp.GradScaler("cuda") \
+            if self.dtype_policy.name == "mixed_float16" else None
         if clipnorm is not None and not float(clipnorm) > 0:
             raise ConfigError(f"clipnorm must be > 0, got {clipnorm!r}.")
         self.clipnorm = None if clipnorm is None else float(clipnorm)
@@ -175,7 +185,9 @@ class Trainer:
         auxiliary loss is what the model's forward added with ``add_auxiliary_loss``, and
         ``scale`` weights this process's batch in a DDP step (see
         :mod:`ctrkit.strategies`)."""
-        logits = check_logits(self.model, self.model(batch), len(y))
+        with self.dtype_policy.autocast(self.model.device):
+            out = self.model(batch)
+        logits = check_logits(self.model, out.float(), len(y))  # float32 losses and metrics
         loss = self._loss(logits, y, w)
         aux = self.model.auxiliary_loss() if hasattr(self.model, "auxiliary_loss") else None
         objective = loss if aux is None else loss + aux
@@ -373,10 +385,7 @@ class Trainer:
             xb, yb, wb = _to_device(batch, model.device)
             logits, loss, aux, total = plan.train_loss(xb, yb, wb)
             self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if self.clipnorm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), self.clipnorm)
-            self.optimizer.step()
+            self._step(total)
             store.add(logits, batch)
             batch_loss, size, batch_aux, aux_size = plan.batch_loss(
                 float(loss.detach()), size, None if aux is None else float(aux.detach()))
@@ -390,6 +399,22 @@ class Trainer:
             if plan.stop(model.stop_training):
                 break
         return loss_sum, seen, aux_sum, aux_seen
+
+    def _step(self, total: torch.Tensor) -> None:
+        """Backward and optimizer step (with loss scaling under ``mixed_float16``)."""
+        scaler = self.scaler
+        if scaler is None:
+            total.backward()
+        else:
+            scaler.scale(total).backward()
+            scaler.unscale_(self.optimizer)
+        if self.clipnorm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clipnorm)
+        if scaler is None:
+            self.optimizer.step()
+        else:
+            scaler.step(self.optimizer)
+            scaler.update()
 
     def metric_keys(self, with_val: bool) -> List[str]:
         keys = ["loss"] + [m.name for m in self.metrics]
@@ -522,6 +547,7 @@ def _predict_columns(model, data: DataAdapter, batch_size: int, cbs: Optional[Ca
     begin, end = ("on_test_batch_begin", "on_test_batch_end") if test else (
         "on_predict_batch_begin", "on_predict_batch_end")
     device = model.device
+    policy = mixed_precision.model_policy(model)
     # eval mode shared with concurrent passes in other threads (restored by the last to leave)
     with modes.inference(model, "evaluate" if test else "predict"):
         hooks = cbs is not None and bool(cbs.callbacks)
@@ -532,7 +558,9 @@ def _predict_columns(model, data: DataAdapter, batch_size: int, cbs: Optional[Ca
                     getattr(cbs, begin)(step, {"size": size})
                     frozen.clear()  # the callbacks (this one and last batch's end) may edit weights
                 x = batch.x if device.type == "cpu" else _to_device(batch, device)[0]
-                out.add(check_logits(model, model(x), size), batch)
+                with policy.autocast(device):
+                    logits = model(x)
+                out.add(check_logits(model, logits.float(), size), batch)
                 if hooks:
                     getattr(cbs, end)(step, {"size": size})
     return out.result()

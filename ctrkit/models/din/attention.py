@@ -85,7 +85,7 @@ class LocalActivationUnit(nn.Module):
 
     def score_rows(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         if (self.fused and not self.training and not torch.is_grad_enabled()
-                and not is_tracing()):
+                and not is_tracing() and not torch.is_autocast_enabled(q.device.type)):
             return self._score_inference(q, keys, rows)
         return self._score(q, keys, rows)
 
@@ -188,7 +188,7 @@ def weighted_row_sum(values: torch.Tensor, weights: torch.Tensor, rows: torch.Te
             0, rows, values * weights.unsqueeze(-1))
     offsets = torch.searchsorted(rows, torch.arange(n_rows, device=rows.device))
     return F.embedding_bag(torch.arange(len(rows), device=rows.device), values, offsets,
-                           mode="sum", per_sample_weights=weights)
+                           mode="sum", per_sample_weights=weights.to(values.dtype))
 
 
 @LAYERS.register("din_attention_pooling")

@@ -93,6 +93,8 @@ class Dice(nn.Module):
         self.register_buffer("running_var", torch.ones(self.dim))
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if x.dtype != self.alpha.dtype:  # a mixed dtype policy: statistics in float32
+            return self.forward(x.to(self.alpha.dtype), mask).to(x.dtype)
         if not self.training:
             if self.fast and not torch.is_grad_enabled():
                 return self._gate_inference(x)
