@@ -143,3 +143,30 @@ def test_models_stay_picklable_and_copyable_after_threaded_use(data):
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(clone.predict(x), model.predict(x))
     np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+
+def test_din_explain_takes_the_thread_guard_predict_takes(data):
+    """Issue 28: DIN's explain goes through BaseModel.explain (its attention_weights hook), so
+    it is refused while another thread fits, instead of flipping the model to eval mode."""
+    x, y, features = data
+    model = din(features)
+    started, release = threading.Event(), threading.Event()
+
+    class Hold(Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                started.set()
+                release.wait(30)
+
+    t = threading.Thread(target=model.fit, args=(x, y),
+                         kwargs=dict(batch_size=64, epochs=1, verbose=0, callbacks=[Hold()]))
+    t.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(ConfigError, match=r"^explain was called from another thread while "
+                                              r"fit runs on this model"):
+            model.explain(x)
+        assert model.training  # the fitting thread's model was left in train mode
+    finally:
+        release.set()
+        t.join()

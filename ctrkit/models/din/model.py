@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from torch import nn
 
 from ...errors import ConfigError
 from ...features import DenseFeat, Feature, SparseFeat, VarLenSparseFeat, validate_features
-from ...layers.frozen import frozen_weights
+from ...layers.frozen import frozen_weights  # noqa: F401  (round-2 name)
 from ...layers.mlp import MLP
 from ...layers.tracing import is_tracing
 from ...registry import MODELS, register_model  # noqa: F401  (MODELS: round-2 name)
@@ -266,44 +265,14 @@ class DIN(BaseModel):
         h = self.dnn(torch.cat(parts, dim=-1))
         return self.head(self.dnn_linear(h).squeeze(-1))
 
-    def explain(self, x, batch_size: int = 1024, encoded: Optional[bool] = None) -> np.ndarray:
-        """Attention weight of every history position for every row, shape (N, T).
+    def attention_weights(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """:meth:`explain`'s hook: the attention weight of every history position of a batch,
+        (B, T), through the packed path training and prediction use.
 
         Padded positions (and rows without history) are exactly 0. Weights are the unit's raw
         scores unless the model uses ``att_weight_normalization`` (then each row with history
-        sums to 1). Computed in eval mode, so a row's weights do not depend on its batch.
-
-        Args:
-            x: inputs as for :meth:`predict` (arrays or a batch source such as a
-                :class:`ctrkit.data.ParquetDataset`).
-            batch_size: rows per forward pass.
-            encoded: as for :meth:`predict` (None: raw values when the model carries
-                vocabularies, ids otherwise).
-
-        Returns:
-            float32 numpy array (N, T), T the history ``maxlen``.
-
-        Raises:
-            InputError: bad data.
+        sums to 1). ``explain`` runs it in eval mode without autograd, under the same thread
+        guard as ``predict``, so a row's weights do not depend on its batch.
         """
-        if isinstance(batch_size, bool) or int(batch_size) < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        batch_size = int(batch_size)
-        with self._encoding(encoded) as encoded:  # a batch source is encoded as it is read
-            data = self.input_source(x, encoded=encoded)  # arrays, or a batch source
-            was = self.training
-            self.eval()
-            out = []
-            try:
-                with torch.inference_mode(), frozen_weights():
-                    for b in data.batches(batch_size):
-                        batch = b.x if self.device.type == "cpu" else {
-                            k: v.to(self.device) for k, v in b.x.items()}
-                        _, q, k_valid, rows, pos, t = self._embed_packed(batch, with_sparse=False)
-                        weights = self.attention.pool_packed(q, k_valid, rows, pos, t,
-                                                             return_weights=True)[1]
-                        out.append(weights.float().cpu())
-            finally:
-                self.train(was)
-                data.close()
-            return torch.cat(out).numpy()
+        _, q, k_valid, rows, pos, t = self._embed_packed(batch, with_sparse=False)
+        return self.attention.pool_packed(q, k_valid, rows, pos, t, return_weights=True)[1]
