@@ -26,7 +26,8 @@ class KerasMethods:
                 metrics: Optional[Sequence[Any]] = None, lr: Optional[float] = None,
                 clipnorm: Optional[float] = None, gauc_group: Optional[str] = None,
                 strategy: Optional[str] = None, learning_rate: Optional[float] = None,
-                loss_weights: Any = None, dtype_policy: Any = None) -> None:
+                loss_weights: Any = None, dtype_policy: Any = None,
+                jit_compile: Any = "auto") -> None:
         """Choose optimizer, loss and metrics (names or objects). See :class:`Trainer`.
 
         ``learning_rate`` is Keras's name for ``lr`` (give one of them). Metric and loss names
@@ -44,10 +45,22 @@ class KerasMethods:
         prediction; None takes the global policy (``'float32'`` unless
         :func:`ctrkit.mixed_precision.set_global_policy` changed it).
 
+        ``jit_compile`` (Keras's argument): ``'auto'`` and False run eagerly; True is refused,
+        since ``torch.compile`` did not pay for itself here (see ``docs/performance.md``).
+
         Raises:
             ConfigError: ``lr`` and ``learning_rate`` both given with different values;
-                ``loss_weights`` for a model with one output.
+                ``loss_weights`` for a model with one output; ``jit_compile=True``.
         """
+        if jit_compile is True:
+            raise ConfigError(
+                "compile(jit_compile=True) is not supported: wrapping the steps in "
+                "torch.compile gave the same results but took 2-3 minutes to compile DIN or "
+                "the base model on a 2-core CPU (docs/performance.md), more than it saves on "
+                "most runs. Pass jit_compile='auto' or False (the eager steps, which are "
+                "already fused by hand where it pays).")
+        if jit_compile not in ("auto", False, None):
+            raise ConfigError(f"jit_compile must be 'auto', False or True, got {jit_compile!r}.")
         if learning_rate is not None:
             if lr is not None and float(lr) != float(learning_rate):
                 raise ConfigError(f"compile got lr={lr!r} and learning_rate={learning_rate!r}; "

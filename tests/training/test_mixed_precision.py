@@ -89,3 +89,14 @@ def test_mixed_float16_on_cuda_scales_the_loss(small_synthetic):
     model.compile("adam", "binary_crossentropy", metrics=["auc"], dtype_policy="mixed_float16")
     history = model.fit(x, y, batch_size=128, epochs=2, verbose=0)
     assert model.trainer.scaler is not None and np.isfinite(history.history["loss"]).all()
+
+
+def test_jit_compile_true_is_refused_with_the_reason_and_auto_runs_eagerly(small_synthetic):
+    _, _, features = small_synthetic
+    model = ctrkit.build("base", features, seed=0)
+    with pytest.raises(ConfigError, match=r"jit_compile=True\) is not supported: .*torch.compile"):
+        model.compile("adam", "binary_crossentropy", jit_compile=True)
+    with pytest.raises(ConfigError, match=r"jit_compile must be 'auto', False or True"):
+        model.compile("adam", "binary_crossentropy", jit_compile="xla")
+    model.compile("adam", "binary_crossentropy", jit_compile="auto")  # Keras's default
+    assert model.trainer is not None
