@@ -106,6 +106,9 @@ class BaseModel(nn.Module):
     #: a multi-task model's task names and types (set by :meth:`set_tasks`); None: one output.
     task_names: Optional[tuple] = None
     task_types: Optional[tuple] = None
+    #: the final ``nn.Linear(D, 1)`` layer(s) whose outputs are added into the logit: built
+    #: with ``task_names``, each becomes one head per task (see :mod:`ctrkit.models.towers`).
+    logit_layers: tuple = ("dnn_linear",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
