@@ -26,7 +26,8 @@ from ..features import DenseFeat
 
 def make_multitask_synthetic(n_rows: int = 10000, correlation: float = 0.5, n_dims: int = 100,
                              n_sines: int = 10, scale: float = 1.0, sharpness: float = 2.0,
-                             seed: int = 0, task: str = "binary", noise: float = 0.1
+                             seed: int = 0, task: str = "binary", noise: float = 0.1,
+                             sine_scale: float = 0.1
                              ) -> Tuple[Dict[str, np.ndarray], np.ndarray, List[DenseFeat],
                                         np.ndarray]:
     """Two tasks whose weight vectors have cosine ``correlation`` (MMoE's synthetic
@@ -36,8 +37,8 @@ def make_multitask_synthetic(n_rows: int = 10000, correlation: float = 0.5, n_di
         n_rows: rows.
         correlation: the cosine ``p`` of the two tasks' weight vectors, in [-1, 1].
         n_dims: input dimension (the paper's 100).
-        n_sines: sine terms ``m`` (the paper's 10); ``alpha_j, beta_j ~ N(0, 0.01)`` per
-            the paper, fixed by ``seed``.
+        n_sines: sine terms ``m`` (the paper's 10); ``alpha_j, beta_j ~ N(0,
+            sine_scale^2)``, fixed by ``seed``.
         scale: ``c``, the weight vectors' length.
         sharpness: multiplies the standardized ``f_i`` inside the sigmoid (higher: labels
             closer to deterministic, a higher ceiling AUC).
@@ -45,6 +46,8 @@ def make_multitask_synthetic(n_rows: int = 10000, correlation: float = 0.5, n_di
         task: ``'binary'`` (labels drawn with the probabilities) or ``'regression'`` (the
             paper's ``f_i(x) + N(0, noise^2)``; ``sharpness`` is then unused).
         noise: the regression labels' noise std (the paper's N(0, 0.01): 0.1).
+        sine_scale: the std of the sines' ``alpha_j, beta_j`` (the paper's N(0, 0.01): 0.1,
+            which leaves the tasks nearly linear; 1.0 makes the sines bend them).
 
     Returns:
         ``(x, y, features, probabilities)``: ``x = {'x': (n, n_dims) float32}``, ``y`` (n, 2)
@@ -82,8 +85,11 @@ def make_multitask_synthetic(n_rows: int = 10000, correlation: float = 0.5, n_di
     u1, u2 = q[:, 0], q[:, 1]
     p = float(correlation)
     w = np.stack([scale * u1, scale * (p * u1 + np.sqrt(max(0.0, 1 - p * p)) * u2)], axis=1)
-    alpha = rng.normal(0.0, 0.1, n_sines)  # N(0, 0.01): std 0.1
-    beta = rng.normal(0.0, 0.1, n_sines)
+    if isinstance(sine_scale, bool) or not float(sine_scale) >= 0:
+        raise ConfigError(f"sine_scale is a standard deviation and must be >= 0, got "
+                          f"{sine_scale!r}.")
+    alpha = rng.normal(0.0, float(sine_scale), n_sines)  # the paper: N(0, 0.01), std 0.1
+    beta = rng.normal(0.0, float(sine_scale), n_sines)
     x = rng.standard_normal((int(n_rows), int(n_dims)))
     z = x @ w  # (n, 2)
     f = z + np.sin(alpha[None, None, :] * z[:, :, None] + beta[None, None, :]).sum(-1)
