@@ -124,19 +124,19 @@ def run_taobao(path, seed: int, epochs: int, maxlen: int):
         names = ("ctr", "ctcvr") if name == "esmm" else TAOBAO_TASKS
         model = ctrkit.build(name, features, seed=seed, task_names=names,
                              history_feature_list=hist, att_hidden_size=(32, 16), **hp)
-        model.compile("adam", lr=1e-3)
+        model.compile("adam", lr=3e-3)
         model.fit(xtr, ytr, **fit)
         pred = model.predict(xte)
         out[name] = [roc_auc_score(yte[:, t], pred[:, t]) for t in range(2)]
     model = ctrkit.build("din", features, seed=seed, task_names=TAOBAO_TASKS, **DIN)
-    model.compile("adam", lr=1e-3)
+    model.compile("adam", lr=3e-3)
     model.fit(xtr, ytr, **fit)
     pred = model.predict(xte)
     out["din, a head per task"] = [roc_auc_score(yte[:, t], pred[:, t]) for t in range(2)]
     single = []
     for t in range(2):
         model = ctrkit.build("din", features, seed=seed, **DIN)
-        model.compile("adam", lr=1e-3)
+        model.compile("adam", lr=3e-3)
         model.fit(xtr, ytr[:, t], **fit)
         single.append(roc_auc_score(yte[:, t], model.predict(xte)[:, 0]))
     out["din x2 (single-task)"] = single
@@ -152,7 +152,7 @@ def main_taobao(args) -> None:
     table = {k: np.array([r[k] for r in runs]) for k in runs[0]}
     print(f"Taobao UserBehavior (click, buy): test AUC per task, mean ± std over seeds "
           f"{args.seeds}; rows (n, [click rate, buy rate]) {sizes}; {args.epochs} epoch(s), "
-          f"batch 256, Adam 1e-3, histories of {args.maxlen}")
+          f"batch 256, Adam 3e-3, histories of {args.maxlen}")
     print(f"{'model':<24}{'click':>18}{'buy':>18}")
     for name, a in table.items():
         cells = "".join(f"{a[:, t].mean():>11.4f} ± {a[:, t].std():.4f}" for t in range(2))

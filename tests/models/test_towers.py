@@ -166,3 +166,21 @@ def test_a_plugin_grows_towers_and_an_undeclared_one_is_refused(data):
         ctrkit.register_model("wrong")(Wrong)
         with pytest.raises(ConfigError, match=r"not an nn.Linear\(D, 1\)"):
             ctrkit.build("wrong", features, task_names=TASKS)
+
+
+@pytest.mark.parametrize("name", ["din", "deepfm"])
+def test_with_the_other_task_weighted_zero_the_first_task_trains_as_the_single_model(name, data):
+    """The same seed, the cvr loss weighted 0: the tower model's ctr column follows the
+    single-task model's training step for step (up to float rounding: the multi-task loss
+    is summed per task)."""
+    x, y, features = data
+    a = ctrkit.build(name, features, seed=0, dnn_hidden_units=(8,))
+    a.compile("adam", lr=1e-2)
+    b = ctrkit.build(name, features, seed=0, dnn_hidden_units=(8,), task_names=TASKS)
+    b.compile("adam", lr=1e-2, loss_weights=[1.0, 0.0])
+    ha = a.fit(x, y[:, 0], batch_size=64, epochs=2, verbose=0)
+    hb = b.fit(x, y, batch_size=64, epochs=2, verbose=0)
+    np.testing.assert_allclose(hb.history["ctr_loss"], ha.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(b.predict(x)[:, 0], a.predict(x)[:, 0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(b.predict(x)[:, 0], ctrkit.build(
+        name, features, seed=0, dnn_hidden_units=(8,)).predict(x)[:, 0])  # it trained
