@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import ConfigError
 from .registry import MODELS
@@ -74,6 +74,9 @@ def build(name: str, features: Sequence[Any], **hparams: Any) -> "BaseModel":
         sig = inspect.signature(cls.__init__)
     except (TypeError, ValueError):  # pragma: no cover
         sig = None
+    towers = None
+    if sig is None or "task_names" not in sig.parameters:  # a single-task model
+        towers = _tower_args(name, hparams)
     if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         accepted = [p for p in list(sig.parameters)[2:]]
         unknown = sorted(set(hparams) - set(accepted))
@@ -85,7 +88,29 @@ def build(name: str, features: Sequence[Any], **hparams: Any) -> "BaseModel":
                                      f"It accepts: {accepted}.")
     model = cls(features, **hparams)
     model.registered_name = name.lower()
+    if towers is not None:
+        model.add_task_towers(*towers)  # (models/towers.py)
     return model
+
+
+def _tower_args(name: str, hparams: Dict[str, Any]) -> Optional[Tuple[Any, Any]]:
+    """Pop ``task_names``/``task_types`` from a single-task model's ``hparams``: None when
+    ``task_names`` is None (the model is built exactly as without them), else the task names
+    and types (types default to the model's ``task``, one for all)."""
+    task_names = hparams.pop("task_names", None)
+    task_types = hparams.pop("task_types", None)
+    if task_names is None:
+        if task_types is not None:
+            raise ConfigError(f"Model '{name}' got task_types={task_types!r} without "
+                              f"task_names; name the tasks too (task_names=('ctr', 'cvr')).")
+        return None
+    if task_types is None:
+        return task_names, hparams.get("task", "binary")
+    if "task" in hparams:
+        raise ConfigError(f"Model '{name}' got task={hparams['task']!r} and "
+                          f"task_types={task_types!r}; with task_names, give the types as "
+                          f"task_types only.")
+    return task_names, task_types
 
 
 

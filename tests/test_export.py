@@ -96,7 +96,11 @@ FORMAT_SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}
 CASES = [*[(n, {}) for n in ctrkit.list_models()],
          ("din", {"att_weight_normalization": True}),
          ("din", {"fused_attention": False, "dnn_use_bn": True}),
-         ("din", {"packed_lookup": False, "att_activation": "prelu"})]
+         ("din", {"packed_lookup": False, "att_activation": "prelu"}),
+         # single-task models with one head per task (towers hooked onto the logit layers)
+         ("din", {"task_names": ("ctr", "cvr")}),
+         ("xdeepfm", {"task_names": ("ctr", "cvr")}),
+         ("deepfm", {"task_names": ("ctr", "cvr", "like")})]
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "pt2", "torchscript"])

@@ -132,7 +132,9 @@ class ParquetDataset:
 
     Args:
         paths: a file, a directory, a glob, or a list of them.
-        label: the label column (``None``: no labels, e.g. data only to predict).
+        label: the label column (``None``: no labels, e.g. data only to predict); for a
+            multi-task model, a list of columns in ``model.task_names`` order
+            (``["click", "buy"]``), where a null value is a missing label (NaN).
         weight: a sample-weight column, or None.
         shuffle_buffer: rows held for shuffling (memory: this many rows).
         prefetch: batches read ahead by the background reader thread (0: read inline).
@@ -162,10 +164,18 @@ class ParquetDataset:
     #: read batch by batch (see ctrkit.training.data_adapters.is_batch_source)
     ctrkit_batch_source = True
 
-    def __init__(self, paths: Union[PathLike, Sequence[PathLike]], label: Optional[str] = "label",
+    def __init__(self, paths: Union[PathLike, Sequence[PathLike]],
+                 label: Union[str, Sequence[str], None] = "label",
                  weight: Optional[str] = None, *, shuffle_buffer: int = 65536,
                  prefetch: int = 2, read_rows: int = 16384) -> None:
-        for name, value in (("label", label), ("weight", weight)):
+        if isinstance(label, (list, tuple)):
+            if not label or len(set(label)) != len(label) or not all(
+                    isinstance(c, str) and c for c in label):
+                raise ConfigError(f"ParquetDataset label must be a column name, a list of "
+                                  f"distinct column names (one per task) or None, got {label!r}.")
+            label = label[0] if len(label) == 1 else tuple(label)
+        for name, value in (("label", label if not isinstance(label, tuple) else None),
+                            ("weight", weight)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(f"ParquetDataset {name} must be a column name or None, got "
                                   f"{value!r}.")

@@ -110,6 +110,9 @@ class BaseModel(KerasMethods, nn.Module):
     #: a multi-task model's task names and types (set by :meth:`set_tasks`); None: one output.
     task_names: Optional[tuple] = None
     task_types: Optional[tuple] = None
+    #: the final ``nn.Linear(D, 1)`` layer(s) whose outputs are added into the logit: built
+    #: with ``task_names``, each becomes one head per task (see :mod:`ctrkit.models.towers`).
+    logit_layers: tuple = ("dnn_linear",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -215,6 +218,13 @@ class BaseModel(KerasMethods, nn.Module):
         self.task = tasks
         self.task_names, self.task_types = tasks.names, tasks.types
         self.head = MultiTaskHead(tasks, use_bias)
+
+    def add_task_towers(self, task_names: Sequence[str], task_types: Any = "binary") -> None:
+        """One linear tower per task over this single-task model's body output (what
+        ``ctrkit.build(name, features, task_names=...)`` does; see
+        :func:`ctrkit.models.towers.add_task_towers`)."""
+        from .towers import add_task_towers
+        add_task_towers(self, task_names, task_types)
 
     # ----------------------------------------------------------------- helpers for models
     @staticmethod

@@ -101,6 +101,9 @@ class XDeepFM(EmbeddingMLP):
         ConfigError: fields of different embedding_dim, odd split sizes.
     """
 
+    #: with task_names, the MLP's and the CIN's output layers both become one head per task
+    logit_layers = ("dnn_linear", "cin_linear")
+
     def __init__(self, dnn_feature_columns: Sequence[Feature],
                  linear_feature_columns: Optional[Sequence[Any]] = None,
                  dnn_hidden_units: Sequence[int] = (256, 256),

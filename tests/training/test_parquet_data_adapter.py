@@ -454,3 +454,50 @@ def test_mba_counts_from_each_rank_share_sum_to_the_whole_data(ddp_parquet):
         counts = _rank(root, r)[1]["inv_counts"]
         for k, v in ref.inv_counts.items():
             assert torch.equal(counts[k], v), (r, k)
+
+
+def test_several_label_columns_train_as_in_memory_labels(data, tmp_path):
+    """label=["click", "buy"] (issue 26): one column per task in task order, a null label is
+    a missing one (NaN); fit/evaluate from Parquet equal the same rows in memory, bit for bit,
+    and the columns are checked against the model's tasks."""
+    import ctrkit
+    x, y, features = data
+    buy = np.where(np.arange(len(y)) % 3 == 0, np.nan, y * (np.arange(len(y)) % 2))
+    folder = tmp_path / "mt"
+    folder.mkdir()
+    start = 0
+    for i, n in enumerate([400, 300]):
+        part = {k: v[start:start + n] for k, v in x.items()}
+        part["click"] = y[start:start + n].astype(np.int64)
+        part["buy"] = buy[start:start + n]  # NaN floats
+        write_parquet(part, None, folder / f"part-{i}.parquet", row_group_size=90)
+        start += n
+    # one file stores the missing labels as Parquet nulls instead of NaN
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    t = pq.read_table(folder / "part-1.parquet")
+    col = t.column("buy").to_numpy()
+    t = t.set_column(t.schema.get_field_index("buy"), "buy",
+                     pa.array([None if np.isnan(v) else v for v in col], pa.float64()))
+    pq.write_table(t, folder / "part-1.parquet", row_group_size=90)
+
+    def model():
+        m = ctrkit.build("din", features, seed=0, task_names=("ctr", "cvr"),
+                         dnn_hidden_units=(8,), att_hidden_size=(8,))
+        m.compile("adam", metrics=["auc"], lr=0.01)
+        return m
+    a, b = model(), model()
+    labels = {"ctr": y, "cvr": buy}
+    ha = a.fit(x, labels, batch_size=64, epochs=2, verbose=0, shuffle=False)
+    ds = ParquetDataset(folder, label=["click", "buy"])
+    hb = b.fit(ds, batch_size=64, epochs=2, verbose=0, shuffle=False)
+    assert same_state(snapshot(a), snapshot(b))
+    assert ha.history == hb.history and "cvr_auc" in hb.history
+    assert a.evaluate(x, labels) == b.evaluate(ds)
+    np.testing.assert_array_equal(a.predict(x), b.predict(ParquetDataset(folder, label=None)))
+    with pytest.raises(ConfigError, match=r"tasks \['ctr', 'cvr'\]: give one label column per"):
+        b.evaluate(ParquetDataset(folder, label=["click", "buy", "label"]))
+    with pytest.raises(ConfigError, match="one output: give one label column"):
+        _model(features).evaluate(ds)
+    with pytest.raises(ConfigError, match="distinct column names"):
+        ParquetDataset(folder, label=["click", "click"])

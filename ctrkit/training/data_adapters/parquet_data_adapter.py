@@ -174,6 +174,17 @@ class ParquetDataAdapter(DataAdapter):
         if need_y and dataset.label is None:
             raise ConfigError(f"{what} is a ParquetDataset with label=None, but fit/evaluate "
                               f"need labels: ParquetDataset(paths, label='<column>').")
+        #: the label column(s): one, or one per task of a multi-task model in task order
+        self.labels = (() if not need_y else dataset.label if isinstance(dataset.label, tuple)
+                       else (dataset.label,))
+        tasks = getattr(model, "task_names", None)
+        if len(self.labels) > 1 and len(self.labels) != len(tasks or ()):
+            raise ConfigError(
+                f"{what} is a ParquetDataset with label={list(self.labels)} ({len(self.labels)} "
+                f"columns), but the model has "
+                + (f"the tasks {list(tasks)}: give one label column per task, in that order."
+                   if tasks else "one output: give one label column (or build the model with "
+                   "task_names=...)."))
         self.has_targets = need_y
         self.has_weights = need_y and dataset.weight is not None
         self.units = dataset.units()
@@ -255,8 +266,8 @@ class ParquetDataAdapter(DataAdapter):
                     fail(f"column '{f.name}' has type {t}, but SparseFeat '{f.name}' takes integer "
                          f"ids; encode the values (ctrkit.data.CategoricalEncoder) or declare "
                          f"use_hash=True.")
-        for role, name in (("label", self.dataset.label if self.need_y else None),
-                           ("weight", self.dataset.weight if self.need_y else None)):
+        for role, name in ([("label", c) for c in self.labels]
+                           + [("weight", self.dataset.weight if self.need_y else None)]):
             if name is None:
                 continue
             t = need(name, f"the {role} column")
@@ -318,7 +329,9 @@ class ParquetDataAdapter(DataAdapter):
         f = next((g for g in self.model.features if g.name == name), None)
         categorical = f is not None and not isinstance(f, DenseFeat) and (
             self._encoded(name) or getattr(f, "use_hash", False))
-        if col.null_count and not (categorical and not _is_list(self.pa, col.type)):
+        missing_label = len(self.labels) > 1 and name in self.labels  # null: NaN, no label
+        if col.null_count and not missing_label and not (
+                categorical and not _is_list(self.pa, col.type)):
             # a null categorical value is a missing value: the encoder or the hash maps it
             # (ctrkit.inputs.missing_mask), as it does in memory and in a JSON request
             row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
@@ -369,7 +382,12 @@ class ParquetDataAdapter(DataAdapter):
         seqs = {f.name: f for f in self.seqs}
         raw = {name: self._sequence(table, seqs[name], layout["padded"][name])
                if name in seqs else self._column(table, name) for name in layout["columns"]}
-        y = raw.pop(self.dataset.label) if self.need_y else None
+        y = None
+        if len(self.labels) == 1:
+            y = raw.pop(self.labels[0])
+        elif self.labels:  # one column per task, by the model's task names
+            y = {t: np.asarray(raw.pop(c), dtype=np.float64)
+                 for t, c in zip(self.model.task_names, self.labels)}
         w = raw.pop(self.dataset.weight) if self.has_weights else None
         cols = ArrayDataAdapter.from_arrays(self.model.features, self.model.task,
                                             self.model.encode_inputs(raw), y, w,
