@@ -83,6 +83,8 @@ def init_process_group(device: torch.device) -> None:
     """Initialise the default process group from torchrun's environment, if not done yet.
 
     gloo for a CPU model, NCCL (with ``cuda:LOCAL_RANK`` as this process's device) for CUDA.
+    Under ``torchrun --max-restarts=N`` the group's keys carry the restart count, so a
+    restarted attempt never reads the addresses of the one that died.
 
     Raises:
         ConfigError: torch.distributed is unavailable, or the environment does not name the
@@ -102,7 +104,16 @@ def init_process_group(device: torch.device) -> None:
                           f"torch.distributed.init_process_group yourself before fit.")
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None:
+        dist.init_process_group(backend)
+        return
+    # torchrun --max-restarts keeps its store across restarts: the dead attempt's addresses
+    # would still be there, and the new ranks would connect to them. One prefix per attempt.
+    store, rank, world_size = next(dist.rendezvous("env://"))
+    dist.init_process_group(backend, store=dist.PrefixStore(f"ctrkit/attempt{attempt}", store),
+                            rank=rank, world_size=world_size)
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
