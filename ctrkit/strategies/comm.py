@@ -187,14 +187,38 @@ def gather_predictions(predict: Callable[[Any], Dict[str, torch.Tensor]], source
         each column over all rows, in their original order (rank 0's shard first).
     """
     rank, W = world()
-    part = source.shard(rank, W)
-    mine = predict(part if equal_batches is None else _PaddedShard(part, equal_batches, source))
+    part = _Shard(source.shard(rank, W), equal_batches, source)
+    mine = predict(part)
     if not isinstance(mine, dict):  # bounded-memory metrics: their accumulators are summed
         return mine.reduce(all_reduce_sum)
     comm = comm_device()
     n_local = len(mine["logits"])
-    counts = [int(c) for c in _all_gather_ints(n_local, comm)]
-    return {k: torch.cat(all_gather_rows(v, counts, comm)) for k, v in mine.items()}
+    counts = [int(c) for c in all_gather_ints(n_local, comm)]
+    out = {k: torch.cat(all_gather_rows(v, counts, comm)) for k, v in mine.items()}
+    if getattr(part, "interleaved", False):  # batch i of the stream was on rank i % W
+        sizes: List[Any] = [None] * W
+        torch.distributed.all_gather_object(sizes, part.sizes)
+        where = _interleaved_positions(sizes)
+        for k, v in out.items():
+            col = torch.empty_like(v)
+            col[where] = v
+            out[k] = col
+    return out
+
+
+def _interleaved_positions(sizes: List[List[int]]) -> torch.Tensor:
+    """Stream positions of the rows gathered in rank order, when rank r held batches
+    r, r + W, r + 2W, ... of the stream with ``sizes[r]`` rows each."""
+    W = len(sizes)
+    starts, pos = {}, 0
+    for k in range(max(len(s) for s in sizes)):
+        for r in range(W):
+            if k < len(sizes[r]):
+                starts[r, k] = pos
+                pos += sizes[r][k]
+    parts = [torch.arange(starts[r, k], starts[r, k] + n) for r in range(W)
+             for k, n in enumerate(sizes[r])]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
 def any_rank(flag: bool) -> bool:
@@ -207,26 +231,34 @@ def any_rank(flag: bool) -> bool:
     return bool(t.item())
 
 
-class _PaddedShard:
-    """A shard of a predict/evaluate source whose batches go on, as forwards of one row
-    whose output nobody sees, until every rank's shard is done (see :func:`gather_predictions`).
-    Everything else is the shard's."""
+class _Shard:
+    """This rank's shard of a predict/evaluate source, counting its batches' sizes; with
+    ``forward`` (sharded tables) its batches go on, as forwards of one row whose output nobody
+    sees, until every rank's shard is done (see :func:`gather_predictions`). Everything else
+    is the shard's."""
 
-    def __init__(self, part, forward: Callable[[Dict[str, torch.Tensor]], Any], whole) -> None:
+    def __init__(self, part, forward: Optional[Callable[[Dict[str, torch.Tensor]], Any]],
+                 whole) -> None:
         self._part, self._forward, self._whole = part, forward, whole
+        self.sizes: List[int] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._part, name)
 
     def batches(self, batch_size: int):
+        self.sizes = []
         last = None
         it = iter(self._part.batches(batch_size))
         while True:
             batch = next(it, None)
-            if not any_rank(batch is not None):
+            if self._forward is None:
+                if batch is None:
+                    return
+            elif not any_rank(batch is not None):
                 return
             if batch is not None:
                 last = batch
+                self.sizes.append(batch.size)
                 yield batch
                 continue
             if last is None:  # an empty shard: one row of the whole source stands in
@@ -235,7 +267,8 @@ class _PaddedShard:
             self._forward({k: v[:1].to(device) for k, v in last.x.items()})
 
 
-def _all_gather_ints(value: int, comm: torch.device) -> List[int]:
+def all_gather_ints(value: int, comm: torch.device) -> List[int]:
+    """Every rank's ``value``, in rank order (a collective)."""
     t = torch.tensor([value], dtype=torch.int64, device=comm)
     bufs = [torch.empty_like(t) for _ in range(world()[1])]
     torch.distributed.all_gather(bufs, t)
