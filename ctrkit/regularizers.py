@@ -110,7 +110,26 @@ def _batch_rows(model, table: str, ids: torch.Tensor) -> torch.Tensor:
 def batch_rows_penalty(model, batch: Dict[str, torch.Tensor], feats_by_table: Dict[str, List],
                        inv_counts: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
     """``sum_t sum_{j in batch} ||w_tj||**2 * inv_counts[t][j]`` (1 without ``inv_counts``)
-    over the unique ids j at valid positions of the features of each table t."""
+    over the unique ids j at valid positions of the features of each table t.
+
+    Args:
+        model: the model (its tables, or with sharded tables this step's looked-up rows).
+        batch: the step's input columns; feats_by_table: table -> the id features using it;
+        inv_counts: table -> (rows,) factor per row (MBA's 1/n_j), or None for 1.
+
+    Returns:
+        a scalar tensor (0 without tables).
+
+    Example:
+        >>> import torch, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3, embedding_dim=2)])
+        >>> with torch.no_grad():
+        ...     _ = model.embeddings.tables["user"].weight.fill_(2.0)
+        >>> batch_rows_penalty(model, {"user": torch.tensor([1, 1])},
+        ...                    {"user": model.features[:1]}).item()   # row 1 once: 2 * 4
+        8.0
+    """
     total = None
     for table, feats in feats_by_table.items():
         ids = torch.cat([_valid_ids(f, batch) for f in feats]).unique()

@@ -17,6 +17,11 @@ class RankShard:
 
     Attributes:
         data, rank, world_size, drop_last: as given.
+
+    Example:
+        >>> shard = RankShard(list(range(5)), rank=0, world_size=2, drop_last=True)
+        >>> list(shard), len(shard)              # batch 4 (an incomplete group) dropped
+        ([0, 2], 2)
     """
 
     #: what the data adapters look for: the rows are already split between the ranks
