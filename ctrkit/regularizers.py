@@ -34,6 +34,12 @@ class Regularizer:
         'FirstRowL1'
     """
 
+    #: how the penalty is had with sharded tables (``strategy='torchrec'``): ``'rows'`` when it
+    #: is a function of the rows the batch looks up (read them with
+    #: ``model.embeddings.backend.rows_of(table, ids)``); None when it reads whole tables,
+    #: which TorchRec then refuses.
+    sharded_form: Optional[str] = None
+
     def __init__(self, strength: float = 0.0) -> None:
         self.strength = float(strength)
 
@@ -48,6 +54,11 @@ class Regularizer:
 class WholeTableL2(Regularizer):
     """DeepCTR's embedding L2: ``strength * sum(W**2)`` over every table, every step.
 
+    With ``strategy='torchrec'`` (sharded tables, updated only through their lookups) it is
+    computed in its row-wise form, :class:`BatchL2`: ``strength * sum ||w_j||**2`` over the
+    rows j the batch looks up (see docs/scaling.md for how the two differ, and
+    ``TorchRec(whole_table_l2='refuse')`` to refuse instead).
+
     Example:
         >>> import torch, ctrkit
         >>> from ctrkit import SparseFeat
@@ -58,9 +69,14 @@ class WholeTableL2(Regularizer):
         3.0
     """
 
+    #: sharded tables: computed as :class:`BatchL2` (the strategy may refuse instead)
+    sharded_form = "rows"
+
     def penalty(self, model, batch):
         if self.strength == 0.0:
             return None
+        if model.embeddings.backend is not None:
+            return self.strength * batch_rows_penalty(model, batch, _features_by_table(model))
         return self.strength * sum((t.weight ** 2).sum() for t in model.embeddings.tables.values())
 
 
@@ -79,6 +95,78 @@ def _valid_ids(f, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
     if isinstance(f, VarLenSparseFeat):
         return ids[sequence_mask(ids, batch[f.length_name] if f.length_name else None)]
     return ids.reshape(-1)
+
+
+def _batch_rows(model, table: str, ids: torch.Tensor) -> torch.Tensor:
+    """(len(ids), E) rows of ``table`` at the unique ``ids``: read from the local weight, or,
+    with sharded tables, from the rows this training step's lookups returned (so their
+    gradient flows back through the same sharded lookup and fused update)."""
+    backend = model.embeddings.backend
+    if backend is not None:
+        return backend.rows_of(table, ids)
+    return model.embeddings.tables[table].weight.index_select(0, ids)
+
+
+def batch_rows_penalty(model, batch: Dict[str, torch.Tensor], feats_by_table: Dict[str, List],
+                       inv_counts: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
+    """``sum_t sum_{j in batch} ||w_tj||**2 * inv_counts[t][j]`` (1 without ``inv_counts``)
+    over the unique ids j at valid positions of the features of each table t.
+
+    Args:
+        model: the model (its tables, or with sharded tables this step's looked-up rows).
+        batch: the step's input columns; feats_by_table: table -> the id features using it;
+        inv_counts: table -> (rows,) factor per row (MBA's 1/n_j), or None for 1.
+
+    Returns:
+        a scalar tensor (0 without tables).
+
+    Example:
+        >>> import torch, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3, embedding_dim=2)])
+        >>> with torch.no_grad():
+        ...     _ = model.embeddings.tables["user"].weight.fill_(2.0)
+        >>> batch_rows_penalty(model, {"user": torch.tensor([1, 1])},
+        ...                    {"user": model.features[:1]}).item()   # row 1 once: 2 * 4
+        8.0
+    """
+    total = None
+    for table, feats in feats_by_table.items():
+        ids = torch.cat([_valid_ids(f, batch) for f in feats]).unique()
+        sq = (_batch_rows(model, table, ids) ** 2).sum(1)
+        if inv_counts is not None:
+            sq = sq * inv_counts[table].index_select(0, ids)
+        term = sq.sum()
+        total = term if total is None else total + term
+    return total if total is not None else torch.zeros((), device=model.device)
+
+
+@REGULARIZERS.register("batch_l2")
+class BatchL2(Regularizer):
+    """Row-wise L2 on the mini-batch: ``strength * sum ||w_j||**2`` over the embedding rows j
+    that occur in the batch (at valid positions), every step.
+
+    MBA with every n_j = 1, and the form :class:`WholeTableL2` takes with sharded tables
+    (``strategy='torchrec'``): choose it to train one process exactly as TorchRec does. Rows a
+    batch does not look up are not shrunk (whole-table L2 shrinks every row every step).
+
+    Example:
+        >>> import torch, ctrkit
+        >>> from ctrkit import SparseFeat
+        >>> model = ctrkit.build("base", [SparseFeat("user", 3, embedding_dim=2)])
+        >>> with torch.no_grad():
+        ...     _ = model.embeddings.tables["user"].weight.fill_(1.0)
+        >>> batch = {"user": torch.tensor([2, 2, 0])}     # rows 0 and 2, once each
+        >>> BatchL2(0.5).penalty(model, batch).item()       # 0.5 * 4 weights of 1
+        2.0
+    """
+
+    sharded_form = "rows"
+
+    def penalty(self, model, batch):
+        if self.strength == 0.0:
+            return None
+        return self.strength * batch_rows_penalty(model, batch, _features_by_table(model))
 
 
 @REGULARIZERS.register("mba")
@@ -110,6 +198,7 @@ class MBA(Regularizer):
     """
 
     COUNTS = ("samples", "occurrences")
+    sharded_form = "rows"  # a function of the looked-up rows: the same under TorchRec
 
     def __init__(self, strength: float = 0.0, count: str = "samples") -> None:
         super().__init__(strength)
@@ -130,8 +219,8 @@ class MBA(Regularizer):
         self._feats = _features_by_table(model)
         if self.strength == 0.0:
             return
-        totals = {table: torch.zeros(model.embeddings.tables[table].num_embeddings,
-                                     dtype=torch.float64) for table in self._feats}
+        totals = {table: torch.zeros(model.embeddings.specs[table][0], dtype=torch.float64)
+                  for table in self._feats}
         for columns in chunks:
             for table, feats in self._feats.items():
                 totals[table] += self._count(columns, feats, len(totals[table]))
@@ -167,13 +256,9 @@ class MBA(Regularizer):
         if not self.inv_counts:
             raise ConfigError("MBA needs the id counts of the training data: call "
                               "prepare(model, columns) first (model.fit does it).")
-        total = None
-        for table, feats in self._feats.items():
-            ids = torch.cat([_valid_ids(f, batch) for f in feats]).unique()
-            w = model.embeddings.tables[table].weight.index_select(0, ids)
-            term = ((w ** 2).sum(1) * self.inv_counts[table].index_select(0, ids)).sum()
-            total = term if total is None else total + term
-        return None if total is None else self.strength * total
+        if not self._feats:
+            return None
+        return self.strength * batch_rows_penalty(model, batch, self._feats, self.inv_counts)
 
 
 def create_regularizer(spec, strength: float) -> Regularizer:
@@ -191,4 +276,4 @@ def create_regularizer(spec, strength: float) -> Regularizer:
         return spec
     return REGULARIZERS.get(spec)(strength)
 
-__all__ = ["Regularizer", "WholeTableL2", "MBA", "create_regularizer", "register_regularizer"]
+__all__ = ["Regularizer", "WholeTableL2", "BatchL2", "MBA", "batch_rows_penalty", "create_regularizer", "register_regularizer"]

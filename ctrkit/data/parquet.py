@@ -55,7 +55,8 @@ def reading(path: PathLike, row_group: Optional[int] = None) -> Iterator[None]:
         row_group: the row group being read, when known (named in the message).
 
     Raises:
-        InputError: pyarrow could not read the file (truncated, corrupt, not Parquet).
+        InputError: pyarrow could not read the file (truncated, corrupt, not Parquet), or
+            it has vanished.
 
     Example:
         >>> import tempfile
@@ -73,6 +74,10 @@ def reading(path: PathLike, row_group: Optional[int] = None) -> Iterator[None]:
         yield
     except (pa.ArrowException, OSError) as e:
         where = f", row group {row_group}" if row_group is not None else ""
+        if isinstance(e, FileNotFoundError):
+            raise InputError(f"Parquet file '{path}'{where} has vanished (deleted or moved "
+                             f"since the dataset listed its files); put it back, or build the "
+                             f"ParquetDataset again without it.") from e
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"Cannot read Parquet file '{path}'{where}: {reason}. The file is "
                          f"truncated, corrupt or not Parquet; write it again (e.g. "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -83,6 +83,8 @@ def init_process_group(device: torch.device) -> None:
     """Initialise the default process group from torchrun's environment, if not done yet.
 
     gloo for a CPU model, NCCL (with ``cuda:LOCAL_RANK`` as this process's device) for CUDA.
+    Under ``torchrun --max-restarts=N`` the group's keys carry the restart count, so a
+    restarted attempt never reads the addresses of the one that died.
 
     Raises:
         ConfigError: torch.distributed is unavailable, or the environment does not name the
@@ -102,7 +104,16 @@ def init_process_group(device: torch.device) -> None:
                           f"torch.distributed.init_process_group yourself before fit.")
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None:
+        dist.init_process_group(backend)
+        return
+    # torchrun --max-restarts keeps its store across restarts: the dead attempt's addresses
+    # would still be there, and the new ranks would connect to them. One prefix per attempt.
+    store, rank, world_size = next(dist.rendezvous("env://"))
+    dist.init_process_group(backend, store=dist.PrefixStore(f"ctrkit/attempt{attempt}", store),
+                            rank=rank, world_size=world_size)
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
@@ -110,9 +121,7 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     dist = torch.distributed
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return t
-    comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
-        else torch.device("cpu")
-    out = t.to(comm).clone()
+    out = t.to(comm_device()).clone()
     dist.all_reduce(out)
     return out.to(t.device)
 
@@ -161,58 +170,105 @@ def all_gather_rows(local: torch.Tensor, counts: List[int], comm: torch.device
 
 
 def gather_predictions(predict: Callable[[Any], Dict[str, torch.Tensor]], source,
-                       equal_batches: bool = False) -> Dict[str, torch.Tensor]:
+                       equal_batches: Optional[Callable[[Dict[str, torch.Tensor]], Any]] = None
+                       ) -> Dict[str, torch.Tensor]:
     """Predict a contiguous shard of ``source`` per rank; every rank gets all rows, in order.
 
     Args:
         predict: ``source_shard -> {name: (rows,) CPU tensor}`` (logits, labels, ...).
         source: the :class:`~ctrkit.training.data_adapters.DataAdapter` to predict.
-        equal_batches: every rank must run the same number of batches (sharded tables look
-            ids up collectively): shards are padded to one size by repeating a row.
+        equal_batches: with sharded tables, whose lookups are collective, every rank must run
+            the same number of forwards: this is the model (``x -> outputs``). Before each
+            batch the ranks agree whether any still has one; a rank that ran out runs the
+            model on one row of its last batch instead (the output is dropped), until all
+            are done. Works for any source whose shards are readable: in memory, Parquet.
 
     Returns:
         each column over all rows, in their original order (rank 0's shard first).
     """
     rank, W = world()
-    if equal_batches:
-        mine = _predict_equal_shard(predict, source, rank, W)
-    else:
-        mine = predict(source.shard(rank, W))
+    part = _Shard(source.shard(rank, W), equal_batches, source)
+    mine = predict(part)
     if not isinstance(mine, dict):  # bounded-memory metrics: their accumulators are summed
         return mine.reduce(all_reduce_sum)
-    dist = torch.distributed
-    comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
-        else torch.device("cpu")
+    comm = comm_device()
     n_local = len(mine["logits"])
-    counts = [int(c) for c in _all_gather_ints(n_local, comm)]
-    return {k: torch.cat(all_gather_rows(v, counts, comm)) for k, v in mine.items()}
+    counts = [int(c) for c in all_gather_ints(n_local, comm)]
+    out = {k: torch.cat(all_gather_rows(v, counts, comm)) for k, v in mine.items()}
+    if getattr(part, "interleaved", False):  # batch i of the stream was on rank i % W
+        sizes: List[Any] = [None] * W
+        torch.distributed.all_gather_object(sizes, part.sizes)
+        where = _interleaved_positions(sizes)
+        for k, v in out.items():
+            col = torch.empty_like(v)
+            col[where] = v
+            out[k] = col
+    return out
 
 
-def _predict_equal_shard(predict, source, rank: int, world_size: int
-                         ) -> Dict[str, torch.Tensor]:
-    """``predict`` on this rank's contiguous part of ``source``, padded to ``ceil(n/W)`` rows
-    (the padding's outputs are dropped), so every rank runs the same batches.
-
-    Raises:
-        ConfigError: a source that cannot be indexed by row (not in memory).
-    """
-    if not getattr(source, "in_memory", False) or not hasattr(source, "subset"):
-        raise ConfigError(
-            f"predict/evaluate of a model with sharded tables (strategy='torchrec') needs "
-            f"in-memory input, so that every process runs the same number of batches; got "
-            f"{type(source).__name__}. Pass arrays/DataFrames, or save the model on every rank "
-            f"and predict with ctrkit.load(...) on one process.")
-    n = source.num_rows
-    lo, hi = n * rank // world_size, n * (rank + 1) // world_size
-    rows = torch.arange(lo, hi)
-    width = -(-n // world_size)
-    if len(rows) < width:
-        fill = rows[-1:] if len(rows) else torch.zeros(1, dtype=torch.long)
-        rows = torch.cat([rows, fill.expand(width - len(rows))])
-    return {k: v[:hi - lo] for k, v in predict(source.subset(rows)).items()}
+def _interleaved_positions(sizes: List[List[int]]) -> torch.Tensor:
+    """Stream positions of the rows gathered in rank order, when rank r held batches
+    r, r + W, r + 2W, ... of the stream with ``sizes[r]`` rows each."""
+    W = len(sizes)
+    starts, pos = {}, 0
+    for k in range(max(len(s) for s in sizes)):
+        for r in range(W):
+            if k < len(sizes[r]):
+                starts[r, k] = pos
+                pos += sizes[r][k]
+    parts = [torch.arange(starts[r, k], starts[r, k] + n) for r in range(W)
+             for k, n in enumerate(sizes[r])]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
-def _all_gather_ints(value: int, comm: torch.device) -> List[int]:
+def any_rank(flag: bool) -> bool:
+    """True when ``flag`` is True on at least one rank (a collective; ``flag`` alone in one
+    process)."""
+    if world()[1] == 1:
+        return bool(flag)
+    t = torch.tensor([float(bool(flag))], device=comm_device())
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
+
+
+class _Shard:
+    """This rank's shard of a predict/evaluate source, counting its batches' sizes; with
+    ``forward`` (sharded tables) its batches go on, as forwards of one row whose output nobody
+    sees, until every rank's shard is done (see :func:`gather_predictions`). Everything else
+    is the shard's."""
+
+    def __init__(self, part, forward: Optional[Callable[[Dict[str, torch.Tensor]], Any]],
+                 whole) -> None:
+        self._part, self._forward, self._whole = part, forward, whole
+        self.sizes: List[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._part, name)
+
+    def batches(self, batch_size: int):
+        self.sizes = []
+        last = None
+        it = iter(self._part.batches(batch_size))
+        while True:
+            batch = next(it, None)
+            if self._forward is None:
+                if batch is None:
+                    return
+            elif not any_rank(batch is not None):
+                return
+            if batch is not None:
+                last = batch
+                self.sizes.append(batch.size)
+                yield batch
+                continue
+            if last is None:  # an empty shard: one row of the whole source stands in
+                last = next(iter(self._whole.batches(1)))
+            device = getattr(self._forward, "device", torch.device("cpu"))
+            self._forward({k: v[:1].to(device) for k, v in last.x.items()})
+
+
+def all_gather_ints(value: int, comm: torch.device) -> List[int]:
+    """Every rank's ``value``, in rank order (a collective)."""
     t = torch.tensor([value], dtype=torch.int64, device=comm)
     bufs = [torch.empty_like(t) for _ in range(world()[1])]
     torch.distributed.all_gather(bufs, t)

@@ -9,7 +9,8 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import LocalPlan
-from .comm import all_gather_rows, all_reduce_sum, init_process_group, step_bounds
+from .comm import (all_gather_ints, all_gather_rows, all_reduce_sum, init_process_group,
+                   step_bounds)
 
 
 class _TrainStep(nn.Module):
@@ -38,12 +39,14 @@ class DDPPlan(LocalPlan):
             raise ConfigError(
                 f"fit under torchrun splits the rows between processes, which "
                 f"{type(source).__name__} input cannot do (an iterable is one stream); pass "
-                f"in-memory arrays or a ctrkit.data.ParquetDataset.")
+                f"in-memory arrays or a ctrkit.data.ParquetDataset, or wrap the iterable in "
+                f"ctrkit.data.shard_by_rank(data) on every rank.")
         init_process_group(model.device)
         dist = torch.distributed
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         W = self.world_size
-        if n < W:
+        self.comm = model.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        if n is not None and n < W:
             raise ConfigError(f"fit on {W} processes needs at least {W} training rows (one per "
                               f"process), got {n}.")
         if model.device.type == "cuda":
@@ -51,18 +54,58 @@ class DDPPlan(LocalPlan):
             if model.device != device:
                 model.to(device)
                 model.device = device
-        # Collectives run on the model's device for NCCL, on the CPU for gloo.
-        self.comm = model.device if dist.get_backend() == "nccl" else torch.device("cpu")
-        self._check_same_data(n, source.fingerprint())
+        if n is not None:
+            self._check_same_data(n, source.fingerprint())
         # Same permutations on every rank even with seed=None: rank 0's generator wins.
         state = model.rng.get_state().to(self.comm)
         dist.broadcast(state, 0)
         model.rng.set_state(state.cpu())
+        if n is None:  # each rank streams its own share (shard_by_rank): sizes agreed per step
+            self._init_stream(trainer)
+            return
         self.lo = step_bounds(n, batch_size, W)
         self.steps = len(self.lo)
         self.local_rows = sum(lo[self.rank + 1] - lo[self.rank] for lo in self.lo)
         self.done = 0
         self.ddp = self._wrap(trainer)
+
+    def _init_stream(self, trainer) -> None:
+        """A source that is this rank's own stream (no row count): the ranks agree on every
+        step's batch sizes as they go (:meth:`batches`)."""
+        steps = all_gather_ints(-1 if self.steps is None else self.steps, self.comm)
+        if len(set(steps)) > 1:
+            raise ConfigError(
+                f"Under torchrun every rank must run the same number of steps, but the ranks' "
+                f"iterables have {steps} batches; split one stream with "
+                f"ctrkit.data.shard_by_rank(data) (drop_last=True, the default, evens them).")
+        self.lo, self.sizes, self.done = None, [], 0
+        self.ddp = self._wrap(trainer)
+
+    def batches(self, source, shuffle: bool, generator: torch.Generator):
+        it = super().batches(source, shuffle, generator)
+        return it if self.lo is not None else self._agreed(it)
+
+    def _agreed(self, it):
+        """The batches of a per-rank stream; before each step the ranks exchange their batch
+        sizes (0: ran out), so all stop together and DDP's loss scale is known."""
+        self.sizes, self.done = [], 0
+        step = 0
+        while True:
+            batch = next(it, None)
+            n = 0 if batch is None else batch.size
+            sizes = all_gather_ints(n, self.comm)
+            if not any(sizes):
+                return
+            if not all(sizes):
+                raise ConfigError(
+                    f"Under torchrun every rank needs a batch at every step, but at step {step} "
+                    f"ranks {[r for r, s in enumerate(sizes) if not s]} ran out while others "
+                    f"had batches. Split one stream with ctrkit.data.shard_by_rank(data) "
+                    f"(drop_last=True evens the ranks) on every rank.")
+            self.sizes.append(sizes)
+            self._scale = n * self.world_size / sum(sizes)
+            self.done = step = step + 1
+            yield batch
 
     def _wrap(self, trainer) -> nn.Module:
         """The module whose forward is one rank's training step (here: DDP over the model)."""
@@ -132,6 +175,11 @@ class DDPPlan(LocalPlan):
         result = store.result()
         if not isinstance(result, dict):
             out = result.reduce(all_reduce_sum)
+            self._sync_buffers()
+            return out
+        if self.lo is None:  # per-rank streams: the rows in rank order (metrics need no order)
+            counts = [sum(s[r] for s in self.sizes) for r in range(self.world_size)]
+            out = {k: torch.cat(all_gather_rows(v, counts, self.comm)) for k, v in result.items()}
             self._sync_buffers()
             return out
         counts = [sum(lo[r + 1] - lo[r] for lo in self.lo[:self.done])

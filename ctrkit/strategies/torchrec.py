@@ -83,9 +83,15 @@ class TorchRec:
             :data:`SHARDING_TYPES` (or a list of allowed ones) that constrains the planner,
             e.g. ``{'item': 'row_wise'}`` to split the big item table's rows over all
             processes. Tables not named are placed by the planner.
+        whole_table_l2: what the whole-table embedding L2 (``embedding_regularizer='l2'``,
+            every model's default) becomes, since sharded tables are only updated through
+            their lookups: ``'rows'`` (default) its row-wise form
+            :class:`~ctrkit.regularizers.BatchL2` (the rows the batch looks up; rows it does
+            not look up are not shrunk), ``'refuse'`` a ConfigError at ``compile``.
 
     Raises:
-        ConfigError: an unknown sharding type (table names are checked at ``fit``).
+        ConfigError: an unknown sharding type or ``whole_table_l2`` (table names are checked
+            at ``fit``).
 
     Example:
         >>> from ctrkit.strategies.torchrec import TorchRec
@@ -93,8 +99,12 @@ class TorchRec:
     """
 
     sharding: Mapping[str, Union[str, Sequence[str]]] = dataclasses.field(default_factory=dict)
+    whole_table_l2: str = "rows"
 
     def __post_init__(self) -> None:
+        if self.whole_table_l2 not in ("rows", "refuse"):
+            raise ConfigError(f"TorchRec(whole_table_l2=...) must be 'rows' (its row-wise form, "
+                              f"the default) or 'refuse', got {self.whole_table_l2!r}.")
         if not isinstance(self.sharding, Mapping):
             raise ConfigError(f"TorchRec(sharding=...) must map table names to sharding types, "
                               f"got {self.sharding!r}.")
@@ -173,10 +183,11 @@ def dense_optimizer(trainer, optimizer: Any, lr: Optional[float],
 
     Raises:
         ConfigError: an optimizer that is not a name TorchRec fuses, Adam on the CPU, clipnorm,
-            an embedding regularizer that needs whole tables, or constraints naming a table
+            an embedding regularizer that reads whole tables (the whole-table L2 only with
+            ``TorchRec(whole_table_l2='refuse')``), or constraints naming a table
             the model does not have.
     """
-    from ..regularizers import MBA, WholeTableL2
+    from ..regularizers import WholeTableL2
     model = trainer.model
     if not isinstance(optimizer, str) or optimizer.lower() not in EMBEDDING_OPTIMIZERS:
         raise ConfigError(
@@ -202,13 +213,16 @@ def dense_optimizer(trainer, optimizer: Any, lr: Optional[float],
         raise ConfigError(f"TorchRec(sharding=...) names tables {unknown}, which this model does "
                           f"not have; its tables (embedding_names) are {sorted(tables)}.")
     reg = model.regularizer
-    if reg.strength and isinstance(reg, (WholeTableL2, MBA)):
-        kind = "whole-table L2" if isinstance(reg, WholeTableL2) else "MBA"
+    if reg.strength and (getattr(reg, "sharded_form", None) != "rows" or (
+            isinstance(reg, WholeTableL2) and trainer.strategy.whole_table_l2 == "refuse")):
+        why = ("TorchRec(whole_table_l2='refuse') was asked for" if isinstance(reg, WholeTableL2)
+               else f"{type(reg).__name__} sets no sharded_form='rows' (it reads whole tables)")
         raise ConfigError(
-            f"strategy='torchrec' cannot apply the {kind} embedding regularizer "
-            f"(l2_reg_embedding={reg.strength}): it reads the tables' weights directly, but "
-            f"sharded tables are updated only through their lookups by the fused optimizer. "
-            f"Build the model with l2_reg_embedding=0, or train with strategy='ddp'.")
+            f"strategy='torchrec' cannot apply the embedding regularizer "
+            f"{type(reg).__name__}(l2_reg_embedding={reg.strength}): sharded tables are updated "
+            f"only through their lookups, and {why}. Use strategy=TorchRec() (the whole-table "
+            f"L2 becomes its row-wise form), embedding_regularizer='mba' or 'batch_l2', or "
+            f"train with strategy='ddp'.")
     trainer.embedding_optimizer = (name, float(DEFAULT_LR.get(name, DEFAULT_LR["adagrad"])
                                                if lr is None else lr))
     own = {id(p) for p in model.embeddings.parameters()}
@@ -243,6 +257,48 @@ class ShardedLookup(nn.Module):
                                     num_embeddings=specs[t][0], feature_names=[t])
                     for t in self.keys],
             device=torch.device("meta"))  # shards are allocated by the sharder, never the whole
+        #: while a training step runs (:meth:`recording`): table -> [(ids, rows)] looked up
+        self._seen: Optional[Dict[str, List[Tuple[torch.Tensor, torch.Tensor]]]] = None
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[None]:
+        """Keep the ids and rows of every lookup with autograd inside this block (one training
+        step), for :meth:`rows_of`; dropped when it ends."""
+        self._seen = {}
+        try:
+            yield
+        finally:
+            self._seen = None
+
+    def rows_of(self, table: str, ids: torch.Tensor) -> torch.Tensor:
+        """(len(ids), E) rows of ``table`` at ``ids``, taken from this training step's lookups
+        (each id from one position where it was looked up), so a penalty on them sends its
+        gradient back through the same sharded lookup: the fused optimizer applies it with
+        the data loss's, in one update. Row-wise regularizers (MBA) read rows this way.
+
+        Raises:
+            ConfigError: outside a training step, or an id the model did not look up in it.
+        """
+        if self._seen is None:
+            raise ConfigError("rows_of() reads the rows a training step looked up, so it works "
+                              "only inside a training step under strategy='torchrec' (the "
+                              "Trainer computes regularizers there).")
+        got = self._seen.get(table, [])
+        if not len(ids):
+            return ids.new_zeros((0, self.specs[table][1]), dtype=torch.float32)
+        seen = torch.cat([i for i, _ in got]) if got else ids.new_empty(0)
+        order = torch.argsort(seen, stable=True)
+        ordered = seen[order]
+        pos = torch.searchsorted(ordered, ids).clamp_max(max(len(ordered) - 1, 0))
+        found = (ordered[pos] == ids) if len(ordered) else torch.zeros_like(ids, dtype=torch.bool)
+        if not bool(found.all()):
+            raise ConfigError(
+                f"The embedding regularizer needs rows {ids[~found][:5].tolist()} of table "
+                f"'{table}', which the model did not look up in this step; with sharded "
+                f"tables (strategy='torchrec') a row-wise penalty can only reach rows the "
+                f"forward looked up. Build the model with l2_reg_embedding=0 or use "
+                f"strategy='ddp'.")
+        return torch.cat([r for _, r in got]).index_select(0, order[pos])
 
     def forward(self, flat: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         from torchrec import KeyedJaggedTensor
@@ -265,7 +321,11 @@ class ShardedLookup(nn.Module):
                                                      device=some.device))
         with _quiet():
             out = self.collection(kjt)
-        return {t: out[t].values() for t in flat}
+        rows = {t: out[t].values() for t in flat}
+        if self._seen is not None and torch.is_grad_enabled():
+            for t in flat:
+                self._seen.setdefault(t, []).append((flat[t], rows[t]))
+        return rows
 
     # ------------------------------------------------------------------ state
     def sharded_state(self) -> Dict[str, Any]:
@@ -535,6 +595,11 @@ class TorchRecPlan(DDPPlan):
             step, ignore)
         kwargs = {"device_ids": [model.device.index]} if model.device.type == "cuda" else {}
         return nn.parallel.DistributedDataParallel(step, gradient_as_bucket_view=True, **kwargs)
+
+    def train_loss(self, batch, y, w):
+        # the step's looked-up rows are kept for row-wise regularizers (MBA, BatchL2)
+        with self.trainer.model.embeddings.backend.recording():
+            return super().train_loss(batch, y, w)
 
     def _synced_buffers(self) -> Iterator[torch.Tensor]:
         return (b for k, b in self.trainer.model.named_buffers()

@@ -535,7 +535,7 @@ def predict_columns(model, data, batch_size: int, cbs: Optional[CallbackList] = 
     if distributed.uses_ddp(model):
         return distributed.gather_predictions(
             lambda shard: _predict_columns(model, shard, batch_size, cbs, test, store), data,
-            equal_batches=distributed.is_sharded(model))
+            equal_batches=model if distributed.is_sharded(model) else None)
     return _predict_columns(model, data, batch_size, cbs, test, store)
 
 

@@ -115,7 +115,7 @@ def test_registry_names_and_unknown_name_message():
     with pytest.raises(UnknownNameError) as e:
         ctrkit.build("din", features(), embedding_regularizer="mbaa")
     assert str(e.value) == ("Unknown regularizer 'mbaa'. Did you mean 'mba'? Registered "
-                            "regularizers: ['l2', 'mba']")
+                            "regularizers: ['batch_l2', 'l2', 'mba']")
 
 
 def test_mba_can_count_occurrences_instead_of_samples():
@@ -131,3 +131,26 @@ def test_mba_can_count_occurrences_instead_of_samples():
     np.testing.assert_allclose(model.regularizer.inv_counts["item"].numpy()[seen], 1.0 / n[seen])
     with pytest.raises(ConfigError, match=r"count must be one of \['samples', 'occurrences'\]"):
         MBA(0.5, count="rows")
+
+
+def test_batch_l2_is_mba_with_every_count_one_and_only_touches_batch_rows():
+    """BatchL2 (what the whole-table L2 becomes under TorchRec) equals MBA whose n_j are all 1,
+    and its gradient reaches exactly the rows at valid positions of the batch."""
+    from ctrkit.regularizers import BatchL2
+    from ctrkit.datasets import make_synthetic
+    x, y, feats = make_synthetic(n_rows=40, maxlen=5, embedding_dim=4, seed=2)
+    model = ctrkit.build("din", feats, embedding_regularizer="batch_l2", l2_reg_embedding=0.3)
+    assert isinstance(model.regularizer, BatchL2)
+    batch = {k: torch.as_tensor(v[:7]) for k, v in x.items()}
+    mba = MBA(0.3)
+    mba.prepare(model, {k: torch.as_tensor(v) for k, v in x.items()})
+    mba.inv_counts = {t: torch.ones_like(c) for t, c in mba.inv_counts.items()}
+    got = model.regularizer.penalty(model, batch)
+    assert torch.allclose(got, mba.penalty(model, batch), rtol=1e-6)
+    got.backward()
+    item = model.embeddings.tables["item"].weight
+    ids = torch.cat([batch["item"].reshape(-1),
+                     batch["hist_item"][torch.arange(5) < batch["seq_length"][:, None]]]).unique()
+    touched = item.grad.abs().sum(1).nonzero().reshape(-1)
+    assert torch.equal(touched, ids[item[ids].abs().sum(1) > 0])
+    assert torch.allclose(item.grad[ids], 0.6 * item[ids].detach())

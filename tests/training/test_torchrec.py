@@ -229,12 +229,21 @@ def test_compile_refuses_what_the_sharded_backend_cannot_serve():
         model.compile("sgd", clipnorm=1.0, strategy="torchrec")
     with pytest.raises(ConfigError, match=r"names tables \['items'\].*\['cate', 'item', 'user'\]"):
         model.compile("sgd", strategy=TorchRec(sharding={"items": "row_wise"}))
-    with pytest.raises(ConfigError, match=r"whole-table L2 embedding regularizer "
-                                          r"\(l2_reg_embedding=1e-06\).*l2_reg_embedding=0"):
-        _din(features).compile("sgd", strategy="torchrec")  # DIN's default regularizer
-    with pytest.raises(ConfigError, match="MBA embedding regularizer"):
-        _din(features, embedding_regularizer="mba", l2_reg_embedding=1e-3).compile(
-            "sgd", strategy="torchrec")
+    # Every default compiles: the whole-table L2 becomes its row-wise form, MBA is row-wise.
+    _din(features).compile("sgd", strategy="torchrec")  # DIN's default l2_reg_embedding=1e-6
+    _din(features, embedding_regularizer="mba", l2_reg_embedding=1e-3).compile(
+        "sgd", strategy="torchrec")
+    with pytest.raises(ConfigError, match=r"WholeTableL2\(l2_reg_embedding=1e-06\).*"
+                                          r"whole_table_l2='refuse'.*'mba' or 'batch_l2'"):
+        _din(features).compile("sgd", strategy=TorchRec(whole_table_l2="refuse"))
+
+    class Reads(ctrkit.regularizers.Regularizer):  # reads whole tables: no sharded_form
+        def penalty(self, model, batch):
+            return None
+    with pytest.raises(ConfigError, match="Reads sets no sharded_form='rows'"):
+        _din(features, embedding_regularizer=Reads(1e-3)).compile("sgd", strategy="torchrec")
+    with pytest.raises(ConfigError, match="whole_table_l2=.* 'rows' .*'refuse', got 'dense'"):
+        TorchRec(whole_table_l2="dense")
     model.compile("rowwise_adagrad", lr=0.1, strategy="torchrec")
     assert model.trainer.embedding_optimizer == ("rowwise_adagrad", 0.1)
     dense = {id(p) for g in model.trainer.optimizer.param_groups for p in g["params"]}

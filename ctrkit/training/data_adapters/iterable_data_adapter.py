@@ -57,6 +57,10 @@ class IterableDataAdapter(DataAdapter):
         self.model, self.data, self.groups, self.need_y = model, data, tuple(groups), need_y
         self.what, self.steps_per_pass, self.prefetch = what, steps, prefetch
         self.one_shot = isinstance(data, collections.abc.Iterator)
+        #: a :func:`ctrkit.data.shard_by_rank` share: this rank's batches already (batch i of
+        #: the stream on rank i % W)
+        self.splits_between_ranks = bool(getattr(data, "ctrkit_rank_shard", False))
+        self.interleaved = self.splits_between_ranks
         n = None
         if steps is None and not self.one_shot:
             try:
@@ -165,10 +169,18 @@ class IterableDataAdapter(DataAdapter):
         return self._stream(self.steps_per_pass)
 
     def shard(self, rank: int, world_size: int) -> "DataAdapter":
+        if self.splits_between_ranks and not self.data.drop_last:
+            return self  # this rank's batches; gather_predictions restores the stream order
+        if self.splits_between_ranks:
+            raise ConfigError(
+                f"predict/evaluate need every row once, but {self.what} was split with "
+                f"shard_by_rank(..., drop_last=True), which drops the last batches of a pass; "
+                f"pass ctrkit.data.shard_by_rank(data, drop_last=False) instead.")
         raise ConfigError(
             f"predict/evaluate under torchrun split their input between processes, which "
-            f"an iterable of batches cannot be; predict it on one process inside "
-            f"`with ctrkit.strategies.local():`, or pass a "
+            f"a plain iterable of batches cannot be; wrap it in "
+            f"ctrkit.data.shard_by_rank(data, drop_last=False) on every rank, predict it on "
+            f"one process inside `with ctrkit.strategies.local():`, or pass a "
             f"ctrkit.data.ParquetDataset.")
 
     def prepare_regularizer(self, regularizer, model) -> None:
