@@ -320,12 +320,11 @@ class BaseModel(KerasMethods, nn.Module):
             return self.attention_weights({})  # raises the explanation
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        from ..layers.frozen import frozen_weights
         with self._encoding(encoded):  # a batch source is encoded as it is read
             data = self.input_source(x, encoded=encoded)
             out = []
             try:
-                with modes.inference(self, "explain"), torch.inference_mode(), frozen_weights():
+                with modes.inference(self, "explain"), torch.inference_mode():
                     for b in data.batches(int(batch_size)):
                         batch = b.x if self.device.type == "cpu" else {
                             k: v.to(self.device) for k, v in b.x.items()}

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import ConfigError, InputError, NotCompiledError
 from ..inputs import Columns
-from ..layers.frozen import frozen_weights
+from ..layers.frozen import frozen_weights  # noqa: F401  (round-2 name)
 from .. import mixed_precision
 from .. import strategies as distributed
 from ..utils import allocator
@@ -551,12 +551,11 @@ def _predict_columns(model, data: DataAdapter, batch_size: int, cbs: Optional[Ca
     # eval mode shared with concurrent passes in other threads (restored by the last to leave)
     with modes.inference(model, "evaluate" if test else "predict"):
         hooks = cbs is not None and bool(cbs.callbacks)
-        with torch.inference_mode(), frozen_weights() as frozen:
+        with torch.inference_mode():
             for step, batch in enumerate(data.batches(batch_size)):
                 size = batch.size
                 if hooks:
                     getattr(cbs, begin)(step, {"size": size})
-                    frozen.clear()  # the callbacks (this one and last batch's end) may edit weights
                 x = batch.x if device.type == "cpu" else _to_device(batch, device)[0]
                 with policy.autocast(device):
                     logits = model(x)

@@ -2,9 +2,11 @@
 
 The unit scores each behaviour k against the candidate q with an MLP over
 ``[q, k, q − k, q ⊙ k]``. Its first layer is evaluated with the exact identity
-``W·[q, k, q−k, q⊙k] = (W2−W3)k + W4(q⊙k) + (W1+W3)q`` (one GEMM over ``[k, q⊙k, q]``, no
-``q − k``), and only on valid (non-padded) positions, so padding costs nothing and never
-reaches Dice's statistics.
+``W·[q, k, q−k, q⊙k] = (W2−W3)k + W4(q⊙k) + (W1+W3)q`` (one GEMM over ``[k, q⊙k]`` per
+behaviour, the ``q`` term once per row, no ``q − k``). DIN has two paths through it, chosen in
+``DIN.forward``: packed (only the valid positions are embedded and scored, so padding costs
+nothing; training and inference) and dense (every position scored, padding masked, Dice's
+statistics from the valid positions; export and the reference the tests compare against).
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from torch import nn
 
 from ...registry import LAYERS
 from ...layers.activations import create_activation
-from ...layers.frozen import derived
 from ...layers.tracing import is_tracing
 from ...layers.init import InitSpec, resolve_init
 
@@ -72,68 +73,50 @@ class LocalActivationUnit(nn.Module):
         w1, w2, w3, w4 = self.linears[0].weight.split(self.emb_dim, dim=1)
         return torch.cat([w2 - w3, w4, w1 + w3], dim=1).t()
 
-    def _first_layer(self, q_rows: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        lin = self.linears[0]
-        if not self.fused:
-            return lin(torch.cat([q_rows, k, q_rows - k, q_rows * k], dim=-1))
-        return torch.addmm(lin.bias, torch.cat([k, q_rows * k, q_rows], dim=1),
-                           self._first_layer_weight())
-
-    #: without autograd in eval mode (rows are independent there) score at most this many
-    #: behaviours per pass, so each pass's activations stay in cache; None: all at once
+    #: without autograd, score at most this many behaviours per pass, so each pass's
+    #: activations stay in cache; None: all at once
     inference_chunk: Optional[int] = 8192
 
-    def score_rows(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        if (self.fused and not self.training and not torch.is_grad_enabled()
-                and not is_tracing() and not torch.is_autocast_enabled(q.device.type)):
-            return self._score_inference(q, keys, rows)
-        return self._score(q, keys, rows)
+    def score_rows(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor,
+                   valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Score key ``i`` against ``q[rows[i]]``: the one scoring function of both DIN paths
+        (packed: the valid keys only; dense: every position, with ``valid`` its mask).
 
-    def _inference_constants(self) -> tuple:
-        """What :meth:`_score_inference` derives from the weights: the first layer's query
-        block (E, H1), its [k, q⊙k] block (2E, H1) and bias, the later layers' (Wᵀ, b), each
-        activation as a function with its constants folded, and the output weight (H_last,)."""
-        w0 = self._first_layer_weight()
-        n_kq = 2 * self.emb_dim
-        layers = [(lin.weight.t(), lin.bias) for lin in self.linears[1:]]
-        acts = [getattr(act, "inference_gate", lambda a=act: a)() for act in self.activations]
-        return (w0[n_kq:], w0[:n_kq], self.linears[0].bias, layers, acts,
-                self.out.weight.reshape(-1))
-
-    def _score_inference(self, q: torch.Tensor, keys: torch.Tensor,
-                         rows: torch.Tensor) -> torch.Tensor:
-        """:meth:`_score` in eval mode without autograd (same values up to float rounding).
-
-        The folded weights and each activation's constants are computed once per call (once
-        per predict call inside :func:`~ctrkit.layers.frozen.frozen_weights`). The
-        first layer's query term ``q (W1 + W3)ᵀ + b`` is computed once per ROW and gathered,
-        so the per-behaviour GEMM runs over ``[k, q⊙k]`` only (K = 2E). Behaviours are scored
-        in chunks of :attr:`inference_chunk`.
+        The first layer's query term ``q (W1 + W3)ᵀ + b`` is computed once per ROW and
+        gathered, so the per-behaviour GEMM runs over ``[k, q⊙k]`` only (K = 2E). Without
+        autograd, behaviours are scored in chunks of :attr:`inference_chunk`. ``valid`` (M,)
+        bool: activations that take a mask (Dice) see the valid entries' statistics only.
         """
-        w_q, w0, b0, layers, acts, w_out = derived(
-            self, "inference", [*self.parameters(), *self.buffers()], self._inference_constants)
-        q_term = torch.addmm(b0, q, w_q)  # (B, H1)
+        if not self.fused:  # the plain concat formula (the reference the identity replaces)
+            q_rows = q.index_select(0, rows)
+            h = self.linears[0](torch.cat([q_rows, keys, q_rows - keys, q_rows * keys], dim=-1))
+            return self._hidden_and_out(h, valid)
+        w = self._first_layer_weight()
+        n_kq = 2 * self.emb_dim
+        q_term = torch.addmm(self.linears[0].bias, q, w[n_kq:])  # (B, H1)
+        w_kq = w[:n_kq]
         m = keys.shape[0]
-        scores = keys.new_empty(m)
-        step = self.inference_chunk or max(m, 1)
-        for i in range(0, m, step):
-            k, r = keys[i:i + step], rows[i:i + step]
-            q_rows = q.index_select(0, r)
-            h = q_term.index_select(0, r).addmm_(torch.cat([k, q_rows.mul_(k)], dim=1), w0)
-            for j, act in enumerate(acts):
-                if j:
-                    h = torch.addmm(layers[j - 1][1], h, layers[j - 1][0])
-                h = act(h)
-            torch.mv(h, w_out, out=scores[i:i + step])
-        return scores.add_(self.out.bias)
+        step = self.inference_chunk
+        if (step is None or m <= step or torch.is_grad_enabled() or valid is not None
+                or is_tracing()):
+            return self._scores(q, q_term, w_kq, keys, rows, valid)
+        return torch.cat([self._scores(q, q_term, w_kq, keys[i:i + step], rows[i:i + step])
+                          for i in range(0, m, step)])
 
-    def _score(self, q: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def _scores(self, q: torch.Tensor, q_term: torch.Tensor, w_kq: torch.Tensor,
+                keys: torch.Tensor, rows: torch.Tensor,
+                valid: Optional[torch.Tensor] = None) -> torch.Tensor:
         q_rows = q.index_select(0, rows)
-        h = self._first_layer(q_rows, keys)
+        h = torch.addmm(q_term.index_select(0, rows), torch.cat([keys, q_rows * keys], dim=1),
+                        w_kq)
+        return self._hidden_and_out(h, valid)
+
+    def _hidden_and_out(self, h: torch.Tensor, valid: Optional[torch.Tensor]) -> torch.Tensor:
         for i, act in enumerate(self.activations):
             if i:
                 h = self.linears[i](h)
-            h = self.dropout(act(h))
+            masked = valid is not None and getattr(act, "accepts_mask", False)
+            h = self.dropout(act(h, valid) if masked else act(h))
         return self.out(h).squeeze(-1)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -178,8 +161,8 @@ def weighted_row_sum(values: torch.Tensor, weights: torch.Tensor, rows: torch.Te
     """``out[r] = Σ_{i: rows[i] = r} weights[i]·values[i]``: (M, E), (M,), (M,) -> (n_rows, E).
 
     ``rows`` must be non-decreasing (the packed row-major layout). Without autograd this is
-    one ``embedding_bag`` over consecutive bags (about 5x faster than ``index_add`` on
-    (26000, 16)); with autograd, ``index_add``, whose backward is the faster one. The two agree
+    one ``embedding_bag`` over consecutive bags (faster than ``index_add``; see
+    ``docs/performance.md``); with autograd, ``index_add``, whose backward is the faster one. The two agree
     up to float rounding; rows without entries give zeros.
     """
     if (torch.is_grad_enabled() and (values.requires_grad or weights.requires_grad)
