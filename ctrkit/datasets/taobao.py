@@ -88,7 +88,8 @@ def load_taobao_userbehavior(path: Optional[os.PathLike] = None) -> Dict[str, np
     Example:
         >>> import os, tempfile
         >>> p = os.path.join(tempfile.mkdtemp(), "UserBehavior.csv")
-        >>> _ = open(p, "w").write("1,10,7,pv,100\\n1,11,7,buy,105\\n2,10,7,pv")
+        >>> with open(p, "w") as fh:
+        ...     _ = fh.write("1,10,7,pv,100\\n1,11,7,buy,105\\n2,10,7,pv")
         >>> log = load_taobao_userbehavior(p)        # the cut last line is dropped
         >>> log["item"].tolist(), log["behavior"].tolist()
         ([10, 11], ['pv', 'buy'])
