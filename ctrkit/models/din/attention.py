@@ -18,6 +18,7 @@ from torch import nn
 
 from ...registry import LAYERS
 from ...layers.activations import create_activation
+from ...layers.frozen import derived  # noqa: F401  (round-2 name)
 from ...layers.tracing import is_tracing
 from ...layers.init import InitSpec, resolve_init
 
