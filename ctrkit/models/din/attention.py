@@ -216,14 +216,15 @@ class AttentionPooling(nn.Module):
                    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """The same pooling with static shapes: score all T positions, then mask.
 
-        The export path (see :mod:`ctrkit.layers.tracing`): in eval mode the same function as
-        :meth:`forward` (each position's score depends on its own (q, k) only); in training
-        mode Dice's batch statistics would also see the padded positions, so it is for
-        inference. Shapes as :meth:`forward`.
+        The export path (see :mod:`ctrkit.layers.tracing`) and DIN's reference path: the same
+        function as :meth:`pool_packed` (each position's score depends on its own (q, k) only,
+        and in training Dice's batch statistics come from the valid positions only). Shapes as
+        :meth:`forward`.
         """
         b, t, e = keys.shape
         rows = torch.arange(b, device=keys.device).unsqueeze(1).expand(b, t).reshape(-1)
-        scores = self.unit.score_rows(q, keys.reshape(b * t, e), rows).reshape(b, t)
+        scores = self.unit.score_rows(q, keys.reshape(b * t, e), rows,
+                                      valid=mask.reshape(-1)).reshape(b, t)
         if self.weight_normalization:
             weights = masked_softmax(scores, mask)
         else:

@@ -138,8 +138,9 @@ class DIN(BaseModel):
             False keeps DeepCTR's separate tables.
         fused_attention: evaluate the unit's first layer with the exact split-weight identity
             (False: the plain concat; same function, more FLOPs).
-        packed_lookup: embed only the valid history positions, and each table once per batch
-            (False: embed the whole padded (B, T) history, then pack; same function).
+        packed_lookup: the packed path: embed and score only the valid history positions, each
+            table once per batch (False: the dense path, every position embedded and scored and
+            padding masked, Dice's statistics from the valid ones; the same function, slower).
         l2_reg_embedding: L2 strength on the embeddings (MBA's λ with ``embedding_regularizer='mba'``).
         embedding_regularizer: ``'l2'`` (whole table, every step), ``'mba'`` (mini-batch aware)
             or a :class:`~ctrkit.regularizers.Regularizer`.
@@ -240,12 +241,13 @@ class DIN(BaseModel):
 
     def _attend(self, batch: Dict[str, torch.Tensor], emb: Dict[str, torch.Tensor],
                 return_weights: bool = False):
-        """The unpacked reference path: embed the whole (B, T) history, then pool with a mask."""
+        """The dense path: embed the whole (B, T) history, score every position, mask padding
+        (export, ``packed_lookup=False``, and the reference the tests compare against)."""
         q = torch.cat([emb[x.name] for x, _ in self.pairs], dim=-1)
         keys = torch.cat([self.embeddings.lookup(s.name, batch[s.name]) for _, s in self.pairs],
                          dim=-1)
         mask = self.sequence_mask(batch, self.pairs[0][1])
-        return self.attention(q, keys, mask, return_weights=return_weights)
+        return self.attention.pool_dense(q, keys, mask, return_weights=return_weights)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch`` of B rows -> logits (B,).
