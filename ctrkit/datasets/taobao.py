@@ -86,10 +86,10 @@ def load_taobao_userbehavior(path: Optional[os.PathLike] = None) -> Dict[str, np
         InputError: a malformed line other than the last (named), or an unknown behaviour.
 
     Example:
-        >>> import os, tempfile
-        >>> p = os.path.join(tempfile.mkdtemp(), "UserBehavior.csv")
-        >>> with open(p, "w") as fh:
-        ...     _ = fh.write("1,10,7,pv,100\\n1,11,7,buy,105\\n2,10,7,pv")
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> p = Path(tempfile.mkdtemp()) / "UserBehavior.csv"
+        >>> _ = p.write_text("1,10,7,pv,100\\n1,11,7,buy,105\\n2,10,7,pv")
         >>> log = load_taobao_userbehavior(p)        # the cut last line is dropped
         >>> log["item"].tolist(), log["behavior"].tolist()
         ([10, 11], ['pv', 'buy'])
