@@ -389,3 +389,17 @@ def test_affine_dice_is_deepctrs_batchnorm_gate():
     torch.testing.assert_close(d(x), p * x + (1 - p) * 0.25 * x)
     torch.testing.assert_close(d.running_var, bn.running_var)
     assert not hasattr(Dice(3), "weight")  # the paper's Dice has no affine part
+
+
+@pytest.mark.parametrize("act", ["dice", "prelu", "sigmoid"])
+def test_a_behaviours_score_does_not_depend_on_its_batch(act):
+    """Bit for bit: explain/predict on 100-row batches equal one pass over all rows."""
+    torch.manual_seed(0)
+    unit = LocalActivationUnit(8, (64, 16), act).eval()
+    q, keys = torch.randn(500, 8), torch.randn(6000, 8)
+    rows = torch.sort(torch.randint(0, 500, (6000,))).values
+    n = int((rows < 20).sum())
+    with torch.inference_mode():
+        full = unit.score_rows(q, keys, rows)
+        part = unit.score_rows(q[:20], keys[:n], rows[:n])
+    assert torch.equal(full[:n], part)

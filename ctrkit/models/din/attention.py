@@ -118,7 +118,9 @@ class LocalActivationUnit(nn.Module):
                 h = self.linears[i](h)
             masked = valid is not None and getattr(act, "accepts_mask", False)
             h = self.dropout(act(h, valid) if masked else act(h))
-        return self.out(h).squeeze(-1)
+        # a row-wise dot product: a behaviour's score never depends on how many share its
+        # batch (mv and addmm with one output column round by the number of rows here)
+        return (h * self.out.weight.reshape(-1)).sum(1) + self.out.bias
 
     def forward(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         return self.score_rows(q, k, torch.arange(q.shape[0], device=q.device))
