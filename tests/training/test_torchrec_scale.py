@@ -56,14 +56,19 @@ def write_data(root: Path):
     return x, y, features
 
 
+def run_worker(root: Path, script: str, logs: str):
+    """Write the data into ``root``, run ``script`` on 2 processes over it; return ``(x, y,
+    features, [rank 0's, rank 1's ROOT/<logs>-<rank>.json])``."""
+    x, y, features = write_data(root)
+    proc = _launch(script, root)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return x, y, features, [json.loads((root / f"{logs}-{r}.json").read_text()) for r in (0, 1)]
+
+
 @pytest.fixture(scope="module")
 def scale_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("scale")
-    x, y, features = write_data(root)
-    proc = _launch("torchrec_scale_worker.py", root)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    logs = [json.loads((root / f"scale-{r}.json").read_text()) for r in (0, 1)]
-    return root, x, y, features, logs
+    return (root, *run_worker(root, "torchrec_scale_worker.py", "scale"))
 
 
 def _batch(x):
