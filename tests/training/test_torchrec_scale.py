@@ -56,14 +56,19 @@ def write_data(root: Path):
     return x, y, features
 
 
+def run_worker(root: Path, script: str, logs: str):
+    """Write the data into ``root``, run ``script`` on 2 processes over it; return ``(x, y,
+    features, [rank 0's, rank 1's ROOT/<logs>-<rank>.json])``."""
+    x, y, features = write_data(root)
+    proc = _launch(script, root)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return x, y, features, [json.loads((root / f"{logs}-{r}.json").read_text()) for r in (0, 1)]
+
+
 @pytest.fixture(scope="module")
 def scale_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("scale")
-    x, y, features = write_data(root)
-    proc = _launch("torchrec_scale_worker.py", root)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    logs = [json.loads((root / f"scale-{r}.json").read_text()) for r in (0, 1)]
-    return root, x, y, features, logs
+    return (root, *run_worker(root, "torchrec_scale_worker.py", "scale"))
 
 
 def _batch(x):
@@ -137,3 +142,18 @@ def test_row_wise_regularizers_under_torchrec_equal_one_process(scale_run):
                         dnn_activation="relu", att_activation="sigmoid", seed=5,
                         init_std=0.1).state_dict()["embeddings.tables.item.weight"]
     assert not torch.allclose(a["embeddings.tables.item.weight"], init)
+
+
+def test_ddp_names_the_measured_cut_over_to_torchrec():
+    from ctrkit.strategies.ddp import TORCHREC_HINT_BYTES, torchrec_hint
+    from ctrkit.strategies.torchrec import sharded_init
+    rows = TORCHREC_HINT_BYTES // (4 * 16)  # 16 floats of 4 bytes per row
+    with sharded_init():  # table shapes only, nothing allocated
+        below = ctrkit.build("base", [ctrkit.SparseFeat("item", rows - 1, 16)])
+        above = ctrkit.build("base", [ctrkit.SparseFeat("item", rows, 16)])
+    assert torchrec_hint(below) is None
+    assert torchrec_hint(above) == (
+        "strategy=DDP all-reduces 64 MiB of dense embedding gradients every step (every row of "
+        "every table, whatever the batch looks up); above 64 MiB compile(strategy='torchrec') "
+        "trained faster in ctrkit's measurements (docs/scaling.md), and holds 1/W of each "
+        "table per process.")
