@@ -44,6 +44,9 @@ VARIANTS = {
     "din-prelu": ("din", {"dnn_activation": "prelu"}),   # the paper's DIN (PReLU MLP)
     "din-dice": ("din", {"dnn_activation": "dice"}),     # the paper's DIN with Dice
     "din-softmax": ("din", {"att_weight_normalization": True}),
+    "din-sigmoid": ("din", {"att_weight_normalization": "sigmoid"}),
+    "din-softmax+count": ("din", {"att_weight_normalization": "softmax+count"}),
+    "din-softmax+sum": ("din", {"att_weight_normalization": "softmax+sum"}),
     "din-mba": ("din", {"embedding_regularizer": "mba", "l2_reg_embedding": 0.01}),
     "dien": ("dien", {}),
     "bst": ("bst", {}),
@@ -177,7 +180,9 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=os.environ.get("CTRKIT_AMAZON"),
                    help="folder with <name>.txt + <name>_item2attributes.json or the raw files")
-    p.add_argument("--name", default="Beauty", help="the category's file name part")
+    p.add_argument("--name", "--dataset", default="Beauty",
+                   help="the category's file name part: Beauty, Sports_and_Outdoors, "
+                   "Toys_and_Games")
     p.add_argument("--models", default=DEFAULT_MODELS, help=f"from {sorted(VARIANTS)}")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=10, help="at most this many epochs")

@@ -132,8 +132,10 @@ class DIN(BaseModel):
         l2_reg_dnn: L2 strength on the MLP's weights.
         att_hidden_size: hidden widths of the local activation unit's MLP.
         att_activation: the unit's activation (default Dice).
-        att_weight_normalization: softmax the attention scores over valid positions (False:
-            raw scores, as the paper).
+        att_weight_normalization: how attention scores pool the behaviours: False (raw
+            scores, as the paper), True (softmax over the valid positions, DeepCTR's meaning),
+            or ``"sigmoid"``, ``"softmax+count"``, ``"softmax+sum"`` (see
+            :func:`~ctrkit.models.din.attention.pooling_mode`).
         share_history_embeddings: a history sequence whose ``embedding_name`` was not set
             explicitly looks up its candidate's table (the paper's shared goods embeddings);
             False keeps DeepCTR's separate tables.
@@ -173,7 +175,7 @@ class DIN(BaseModel):
                  dnn_activation: Union[str, type] = "relu",
                  att_hidden_size: Sequence[int] = (64, 16),
                  att_activation: Union[str, type] = "dice",
-                 att_weight_normalization: bool = False, l2_reg_dnn: float = 0.0,
+                 att_weight_normalization: Union[bool, str] = False, l2_reg_dnn: float = 0.0,
                  l2_reg_embedding: float = 1e-6, dnn_dropout: float = 0.0,
                  init_std: Optional[float] = None, seed: Optional[int] = 1024, task: str = "binary",
                  device: Any = "cpu", gpus: Any = None,
@@ -203,7 +205,7 @@ class DIN(BaseModel):
                                           fused=fused_attention)
         dnn_in = (sum(f.embedding_dim for f in self.sparse)
                   + sum(f.embedding_dim for f in self.other_sequences)
-                  + att_dim + sum(f.dimension for f in self.dense))
+                  + self.attention.output_dim + sum(f.dimension for f in self.dense))
         self.dnn = MLP(dnn_in, dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn,
                        l2_reg_dnn, self.initializer)
         self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)
@@ -270,8 +272,8 @@ class DIN(BaseModel):
         """Attention weight of every history position for every row, shape (N, T).
 
         Padded positions (and rows without history) are exactly 0. Weights are the unit's raw
-        scores unless the model uses ``att_weight_normalization`` (then each row with history
-        sums to 1). Computed in eval mode, so a row's weights do not depend on its batch.
+        scores with ``att_weight_normalization=False``, their sigmoid with ``"sigmoid"``, and
+        the softmax weights (each row with history sums to 1) with True or ``"softmax…"``. Computed in eval mode, so a row's weights do not depend on its batch.
 
         Args:
             x: inputs as for :meth:`predict` (arrays or a batch source such as a
