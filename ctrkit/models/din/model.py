@@ -132,10 +132,12 @@ class DIN(BaseModel):
         l2_reg_dnn: L2 strength on the MLP's weights.
         att_hidden_size: hidden widths of the local activation unit's MLP.
         att_activation: the unit's activation (default Dice).
-        att_weight_normalization: how attention scores pool the behaviours: False (raw
-            scores, as the paper), True (softmax over the valid positions, DeepCTR's meaning),
-            or ``"sigmoid"``, ``"softmax+count"``, ``"softmax+sum"`` (see
-            :func:`~ctrkit.models.din.attention.pooling_mode`).
+        att_weight_normalization: how attention scores pool the behaviours (see
+            :func:`~ctrkit.models.din.attention.pooling_mode`). Default ``"softmax+count"``:
+            the softmax-pooled interest plus ``log1p`` of the summed sigmoid scores, a soft
+            count of matching behaviours (docs/defaults.md says why). False: raw scores (the
+            paper, DeepCTR-Torch's default); True: softmax only (DeepCTR's meaning);
+            ``"sigmoid"``, ``"softmax+sum"``.
         share_history_embeddings: a history sequence whose ``embedding_name`` was not set
             explicitly looks up its candidate's table (the paper's shared goods embeddings);
             False keeps DeepCTR's separate tables.
@@ -175,7 +177,7 @@ class DIN(BaseModel):
                  dnn_activation: Union[str, type] = "relu",
                  att_hidden_size: Sequence[int] = (64, 16),
                  att_activation: Union[str, type] = "dice",
-                 att_weight_normalization: Union[bool, str] = False, l2_reg_dnn: float = 0.0,
+                 att_weight_normalization: Union[bool, str] = "softmax+count", l2_reg_dnn: float = 0.0,
                  l2_reg_embedding: float = 1e-6, dnn_dropout: float = 0.0,
                  init_std: Optional[float] = None, seed: Optional[int] = 1024, task: str = "binary",
                  device: Any = "cpu", gpus: Any = None,
