@@ -212,6 +212,12 @@ def pooling_mode(value: Union[bool, str]) -> str:
     - ``"softmax+sum"``: the softmax-pooled and the raw-score-pooled vectors side by side
       (2E wide), from the same scores.
 
+    Args:
+        value: an ``att_weight_normalization`` value (a bool or a name above).
+
+    Returns:
+        the pooling's name, one of :data:`POOLINGS`.
+
     Raises:
         ConfigError: any other value.
 
@@ -283,10 +289,12 @@ class AttentionPooling(nn.Module):
         from ...errors import ConfigError
         was, width = self.pooling, self.output_dim
         self.pooling = pooling_mode(value)
-        if self.output_dim != width:
+        new_width = self.output_dim
+        if new_width != width:
             self.pooling = was
             raise ConfigError(f"att_weight_normalization={value!r} changes the pooled width "
-                              f"({width} -> another); build a new model for it.")
+                              f"({width} -> {new_width}) that the next layer reads; build a "
+                              f"new model with it instead.")
 
     def forward(self, q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
                 return_weights: bool = False
