@@ -17,6 +17,8 @@ same early stopping) in that interpreter, as ``benchmarks/bench_din.py`` does.
 
 Run:  python benchmarks/amazon.py --data /path/to/amazon_s3rec   (or set CTRKIT_AMAZON)
 Quick: python benchmarks/amazon.py --max-users 3000 --models base,din --seeds 0
+Other categories: --dataset Toys_and_Games (or Sports_and_Outdoors); one change on top of a
+variant: --models "base,din@dnn_dropout=0.2,din@lr=0.01,din-raw@embedding_regularizer=mba"
 """
 from __future__ import annotations
 
