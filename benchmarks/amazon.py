@@ -17,6 +17,8 @@ same early stopping) in that interpreter, as ``benchmarks/bench_din.py`` does.
 
 Run:  python benchmarks/amazon.py --data /path/to/amazon_s3rec   (or set CTRKIT_AMAZON)
 Quick: python benchmarks/amazon.py --max-users 3000 --models base,din --seeds 0
+Other categories: --dataset Toys_and_Games (or Sports_and_Outdoors); one change on top of a
+variant: --models "base,din@dnn_dropout=0.2,din@lr=0.01,din-raw@embedding_regularizer=mba"
 """
 from __future__ import annotations
 
@@ -40,10 +42,14 @@ VARIANTS = {
     "wdl": ("wdl", {}),
     "pnn": ("pnn", {}),
     "deepfm": ("deepfm", {}),
-    "din": ("din", {}),                              # ctrkit's defaults: ReLU MLP, Dice unit
+    "din": ("din", {}),          # ctrkit's defaults: ReLU MLP, Dice unit, "softmax+count"
+    "din-raw": ("din", {"att_weight_normalization": False}),  # raw scores (the paper's)
     "din-prelu": ("din", {"dnn_activation": "prelu"}),   # the paper's DIN (PReLU MLP)
     "din-dice": ("din", {"dnn_activation": "dice"}),     # the paper's DIN with Dice
     "din-softmax": ("din", {"att_weight_normalization": True}),
+    "din-sigmoid": ("din", {"att_weight_normalization": "sigmoid"}),
+    "din-softmax+count": ("din", {"att_weight_normalization": "softmax+count"}),
+    "din-softmax+sum": ("din", {"att_weight_normalization": "softmax+sum"}),
     "din-mba": ("din", {"embedding_regularizer": "mba", "l2_reg_embedding": 0.01}),
     "dien": ("dien", {}),
     "bst": ("bst", {}),
@@ -81,11 +87,39 @@ def early_stopped(fit_epoch, predict, val, test, epochs, patience):
             "pred": p}
 
 
+def parse_variant(spec):
+    """``name`` or ``name@key=value@key=value``: a VARIANTS entry with hyperparameters changed
+    (values as Python literals). ``lr`` is Adam's learning rate; ``dice_eps`` and
+    ``dice_momentum`` set every Dice layer's ε and running-average momentum after building."""
+    import ast
+    base, *changes = spec.split("@")
+    if base not in VARIANTS:
+        raise SystemExit(f"unknown model {base!r}; choose from {sorted(VARIANTS)}")
+    name, hp = VARIANTS[base]
+    hp = dict(hp)
+    for change in changes:
+        key, sep, value = change.partition("=")
+        if not sep:
+            raise SystemExit(f"{spec!r}: write each change as @key=value, got {change!r}")
+        try:
+            hp[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            hp[key] = value
+    return name, hp
+
+
 def run_ctrkit(variant, splits, features, seed, args):
     import ctrkit
-    name, hp = VARIANTS[variant]
+    from ctrkit.models.din import Dice
+    name, hp = parse_variant(variant)
+    lr = hp.pop("lr", None)
+    dice = {k[5:]: hp.pop(k) for k in ("dice_eps", "dice_momentum") if k in hp}
     model = ctrkit.build(name, features, seed=seed, **hp)
-    model.compile("adam", "binary_crossentropy")
+    for m in model.modules():
+        if isinstance(m, Dice):
+            for k, v in dice.items():
+                setattr(m, k, float(v))
+    model.compile("adam", "binary_crossentropy", lr=lr)
     xtr, ytr = splits["train"]
 
     def fit_epoch(epoch):
@@ -177,8 +211,12 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=os.environ.get("CTRKIT_AMAZON"),
                    help="folder with <name>.txt + <name>_item2attributes.json or the raw files")
-    p.add_argument("--name", default="Beauty", help="the category's file name part")
-    p.add_argument("--models", default=DEFAULT_MODELS, help=f"from {sorted(VARIANTS)}")
+    p.add_argument("--name", "--dataset", default="Beauty",
+                   help="the category's file name part: Beauty, Sports_and_Outdoors, "
+                   "Toys_and_Games")
+    p.add_argument("--models", default=DEFAULT_MODELS,
+                   help=f"from {sorted(VARIANTS)}, each optionally with @key=value changes "
+                   "(e.g. din@dnn_dropout=0.2@lr=0.003)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=10, help="at most this many epochs")
     p.add_argument("--patience", type=int, default=2,
@@ -206,7 +244,7 @@ def main(argv=None):
     from ctrkit.metrics import gauc
     torch.set_num_threads(args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m not in VARIANTS]
+    unknown = [m for m in models if m.split("@")[0] not in VARIANTS]
     if unknown:
         p.error(f"unknown model(s) {unknown}; choose from {sorted(VARIANTS)}")
     if "base" not in models:

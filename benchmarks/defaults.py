@@ -95,7 +95,11 @@ CONFIGS = {
     "dnn=200-80": ({"dnn_hidden_units": (200, 80)}, None),
     "att=80-40": ({"att_hidden_size": (80, 40)}, None),
     "dnn-dice": ({"dnn_activation": "dice"}, None),
+    "raw": ({"att_weight_normalization": False}, None),   # the default before issue 29
     "softmax": ({"att_weight_normalization": True}, None),
+    "sigmoid": ({"att_weight_normalization": "sigmoid"}, None),
+    "softmax-count": ({"att_weight_normalization": "softmax+count"}, None),
+    "softmax-sum": ({"att_weight_normalization": "softmax+sum"}, None),
     "l2_dnn=1e-4": ({"l2_reg_dnn": 1e-4}, None),
     "lazy-adam": ({"l2_reg_embedding": 0.0}, None),   # with l2=0: absent rows have zero grad
     "att=prelu": ({"att_activation": "prelu"}, None),

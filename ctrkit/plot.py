@@ -131,8 +131,9 @@ def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str
         annotate: print each weight in its cell.
 
     What you see: the weight DIN gives each behaviour when it pools the history for this
-    candidate. Without ``att_weight_normalization`` they are the unit's raw scores (they need not
-    sum to 1 and may be negative); with it, a softmax over the valid positions. The colour scale
+    candidate: a softmax over the valid positions (DIN's default and
+    ``att_weight_normalization=True``), the unit's raw scores with ``False`` (they need not sum
+    to 1 and may be negative), or their sigmoid with ``"sigmoid"``. The colour scale
     spans the row's own weights, so any difference between behaviours shows. When the weights
     are all (nearly) equal, as in an untrained model started from DeepCTR's N(0, 1e-4)
     (``init="deepctr"``: every behaviour scores about the unit's output bias), the scale is widened around that value so the cells look
@@ -187,7 +188,7 @@ def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str
             valid = next(iter(history.values())) != 0
         else:
             valid = np.ones(len(weights), dtype=bool)
-    normalized = getattr(getattr(model_or_weights, "attention", None), "weight_normalization", None)
+    pooling = getattr(getattr(model_or_weights, "attention", None), "pooling", None)
     pos = np.flatnonzero(valid)
     shown = weights[pos]
     labels = ["\n".join([f"t={t}"] + [f"{k}={int(v[t])}" for k, v in history.items()])
@@ -204,7 +205,8 @@ def attention_heatmap(model_or_weights, x=None, row: int = 0, path: Optional[str
         for i, v in enumerate(shown):
             ax.text(i, 0, f"{v:.3g}" if uniform else f"{v:.4g}", ha="center", va="center",
                     color="w", fontsize=8)
-    kind = {True: " (softmax)", False: " (raw score)"}.get(normalized, "")
+    kind = {"none": " (raw score)", "sigmoid": " (sigmoid of the score)"}.get(
+        pooling, " (softmax)" if pooling else "")
     fig.colorbar(im, ax=ax, label="attention weight" + kind)
     ax.set_title((title or f"attention over the history of row {row}")
                  + ("" if len(pos) else " (no history)") + (f"\n{note}" if note else ""),

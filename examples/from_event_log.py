@@ -31,6 +31,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 import pandas as pd
+import torch
 
 import ctrkit
 from ctrkit.callbacks import EarlyStopping, ModelCheckpoint
@@ -93,8 +94,11 @@ def raw_requests(log: pd.DataFrame, rows: np.ndarray, maxlen: int) -> Dict[str, 
 
 def predict_in_fresh_process(model_path: Path, requests_path: Path) -> np.ndarray:
     out = requests_path.with_suffix(".npy")
+    # the same number of torch threads as this process: an elementwise op (Dice's sigmoid)
+    # may round its last element differently when the rows are split over more threads
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(Path(ctrkit.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
+        [str(Path(ctrkit.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]),
+        OMP_NUM_THREADS=str(torch.get_num_threads()))
     subprocess.run([sys.executable, __file__, "--serve", str(model_path), str(requests_path),
                     str(out)], check=True, env=env)
     return np.load(out)

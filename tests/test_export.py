@@ -95,6 +95,8 @@ def load_served(path, fmt):
 FORMAT_SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}
 CASES = [*[(n, {}) for n in ctrkit.list_models()],
          ("din", {"att_weight_normalization": True}),
+         *[("din", {"att_weight_normalization": m})
+           for m in ("sigmoid", "softmax+count", "softmax+sum")],
          ("din", {"fused_attention": False, "dnn_use_bn": True}),
          ("din", {"packed_lookup": False, "att_activation": "prelu"}),
          # single-task models with one head per task (towers hooked onto the logit layers)

@@ -75,7 +75,8 @@ class MultiTaskModel(BaseModel):
             att_dim, att_hidden_size, att_activation, att_weight_normalization,
             init=self.initializer) if pairs else None
         self.input_dim = (sum(f.embedding_dim for f in self.sparse + self.sequences)
-                          + att_dim + sum(f.dimension for f in self.dense))
+                          + (self.attention.output_dim if pairs else 0)
+                          + sum(f.dimension for f in self.dense))
         self._mlp_args = (dnn_activation, dnn_dropout, dnn_use_bn, l2_reg_dnn)
 
     def mlp(self, input_dim: int, units: Sequence[int], what: str) -> nn.Module:

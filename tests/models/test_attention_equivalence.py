@@ -12,6 +12,9 @@ from hypothesis import given, settings, strategies as st
 import ctrkit
 from ctrkit.models.din import Dice
 
+#: every att_weight_normalization value: DeepCTR's booleans and the named poolings
+POOLINGS = [False, True, "sigmoid", "softmax+count", "softmax+sum"]
+
 # float results compared within a tolerance or run to run: CI reruns them under
 # ATEN_CPU_CAPABILITY=avx2 and =default (see .ci/run)
 pytestmark = pytest.mark.numeric
@@ -78,7 +81,7 @@ def _batch(n, T, seed):
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(1, 40), st.integers(1, 9), st.integers(0, 10 ** 6), st.booleans(),
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(0, 10 ** 6), st.sampled_from(POOLINGS),
        st.sampled_from(["dice", "relu"]))
 def test_optimised_din_equals_the_plain_formula_with_gradients(n, T, seed, norm, dnn_act):
     kw = dict(init_std=0.3, seed=seed % 1000, att_weight_normalization=norm,
@@ -109,10 +112,12 @@ def test_optimised_din_equals_the_plain_formula_with_gradients(n, T, seed, norm,
         torch.testing.assert_close(v, plain.state_dict()[k], rtol=1e-9, atol=1e-12, msg=k)
 
 
-def test_packed_and_padded_models_train_to_the_same_weights():
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_packed_and_padded_models_train_to_the_same_weights(pooling):
     x = {k: v.numpy() for k, v in _batch(200, 6, 1).items()}
     y = (np.arange(200) % 3 == 0).astype(np.float32)
-    models = [ctrkit.build("din", _features(6), packed_lookup=p, seed=5) for p in (True, False)]
+    models = [ctrkit.build("din", _features(6), packed_lookup=p, seed=5,
+                           att_weight_normalization=pooling) for p in (True, False)]
     for m in models:
         m.compile("sgd", "binary_crossentropy", lr=0.5)
         m.fit(x, y, batch_size=64, epochs=2, verbose=0)
@@ -140,7 +145,7 @@ def test_inference_dice_equals_the_eval_formula(affine):
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 12), st.integers(0, 10 ** 6),
-       st.booleans(), st.sampled_from(["dice", "prelu", "sigmoid"]))
+       st.sampled_from(POOLINGS), st.sampled_from(["dice", "prelu", "sigmoid"]))
 def test_inference_scoring_equals_the_autograd_path(n, T, chunk, seed, norm, act):
     """Eval without autograd scores in chunks with constants folded once per call; eval with
     autograd runs the training-time ops. Both give the same logits and weights, for any chunk

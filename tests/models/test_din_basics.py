@@ -42,7 +42,9 @@ def trained(seed=0, **kw):
 
 @pytest.fixture(scope="module")
 def model():
-    return trained()
+    # raw scores, so the tests below can switch the (equally wide) softmax on and off; the
+    # default "softmax+count" pooling has its own tests in test_din_pooling.py
+    return trained(att_weight_normalization=False)
 
 
 @settings(max_examples=25, deadline=None)

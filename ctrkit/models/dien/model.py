@@ -127,6 +127,12 @@ class DIEN(BaseModel):
         self.history_feature_list = [x.name for x, _ in pairs]
         self.gru_type, self.use_negsampling = self_gru_type, bool(use_negsampling)
         self.alpha, self.packed, self.gru_impl = float(alpha), bool(packed), gru_impl
+        if not isinstance(att_weight_normalization, (bool, int)) or \
+                att_weight_normalization not in (True, False):
+            raise ConfigError(
+                f"DIEN's att_weight_normalization is True (softmax, the default) or False (raw "
+                f"scores), got {att_weight_normalization!r}; the other attention forms "
+                f"('softmax+count', ...) are DIN's.")
         self.att_weight_normalization = bool(att_weight_normalization)
         skip = {s.name for _, s in pairs} | {n.name for n in negs or []}
         self.sparse = self.features_of(SparseFeat)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -177,16 +178,86 @@ def weighted_row_sum(values: torch.Tensor, weights: torch.Tensor, rows: torch.Te
                            mode="sum", per_sample_weights=weights.to(values.dtype))
 
 
+def stable_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """``sigmoid(x)`` whose rounding does not depend on where ``x`` sits in its tensor.
+
+    torch's float32 ``sigmoid`` (and ``log1p``) round the tail of a vector that does not fill
+    a SIMD register differently from its body, so a behaviour's weight would change in the
+    last bit with the batch it shares; ``exp`` and the arithmetic here do not. Finite
+    gradients everywhere (``exp`` only ever of ``-|x|``).
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([-100.0, 0.0, 3.0])
+        >>> torch.allclose(stable_sigmoid(x), torch.sigmoid(x))
+        True
+    """
+    e = torch.exp(-x.abs())
+    return torch.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def soft_count(scores: torch.Tensor) -> torch.Tensor:
+    """``log(1 + Σ sigmoid(score))`` of rows already summed: ``scores`` is the per-row sum of
+    :func:`stable_sigmoid` weights (``log`` rather than ``log1p``, for the reason above)."""
+    return torch.log(1.0 + scores)
+
+
+#: what ``att_weight_normalization`` may name (False is ``"none"``, True is ``"softmax"``)
+POOLINGS = ("none", "softmax", "sigmoid", "softmax+count", "softmax+sum")
+
+
+def pooling_mode(value: Union[bool, str]) -> str:
+    """The attention pooling that an ``att_weight_normalization`` value selects.
+
+    ``False`` and ``True`` keep DeepCTR-Torch's meaning (raw scores; softmax over the valid
+    positions); a string names one of :data:`POOLINGS`:
+
+    - ``"none"``: raw scores weight the behaviours (the paper; counts, unbounded);
+    - ``"softmax"``: softmax over the valid positions (weights sum to 1; ranks, cannot count);
+    - ``"sigmoid"``: ``sigmoid(score)`` weights, each in (0, 1), so the pooled vector still
+      adds up matching behaviours (counts) but no single one dominates; the unit's output
+      layer is the gate's learned scale and bias;
+    - ``"softmax+count"``: the softmax-pooled vector plus one feature
+      ``log1p(Σ_valid sigmoid(score))``, a soft count of the matching behaviours (E + 1 wide);
+    - ``"softmax+sum"``: the softmax-pooled and the raw-score-pooled vectors side by side
+      (2E wide), from the same scores.
+
+    Args:
+        value: an ``att_weight_normalization`` value (a bool or a name above).
+
+    Returns:
+        the pooling's name, one of :data:`POOLINGS`.
+
+    Raises:
+        ConfigError: any other value.
+
+    Example:
+        >>> pooling_mode(True), pooling_mode(False), pooling_mode("softmax+count")
+        ('softmax', 'none', 'softmax+count')
+    """
+    from ...errors import ConfigError
+    if isinstance(value, (bool, np.bool_)):
+        return "softmax" if value else "none"
+    if isinstance(value, str) and value in POOLINGS:
+        return value
+    raise ConfigError(f"att_weight_normalization must be True, False or one of {list(POOLINGS)}, "
+                      f"got {value!r}.")
+
+
 @LAYERS.register("din_attention_pooling")
 class AttentionPooling(nn.Module):
     """Weighted sum of behaviour embeddings, weights from a :class:`LocalActivationUnit`.
 
-    Without weight normalization (paper default) the raw scores weight the keys; with it, a
-    softmax over the valid positions (:func:`segment_softmax`). Padded positions get weight exactly 0 and are never fed
-    to the unit; a row with no history pools to a zero vector.
+    ``weight_normalization`` picks how scores become weights (see :func:`pooling_mode`):
+    False (paper default) the raw scores, True a softmax over the valid positions
+    (:func:`segment_softmax`), or a string of :data:`POOLINGS` (``"sigmoid"``,
+    ``"softmax+count"``, ``"softmax+sum"``). Padded positions get weight exactly 0 and are never
+    fed to the unit; a row with no history pools to a zero vector (and a zero count).
 
-    Shapes: ``q (B, E), keys (B, T, E), mask (B, T) -> (B, E)``, and with
-    ``return_weights=True`` also the (B, T) weights.
+    Shapes: ``q (B, E), keys (B, T, E), mask (B, T) -> (B, output_dim)``, and with
+    ``return_weights=True`` also the (B, T) weights of the first (E-wide) block: the softmax
+    weights for the ``"softmax…"`` poolings. ``output_dim`` is E, E + 1 for
+    ``"softmax+count"`` and 2E for ``"softmax+sum"``.
 
     Example:
         >>> import torch
@@ -195,14 +266,45 @@ class AttentionPooling(nn.Module):
         >>> out, w = pool(torch.randn(2, 4), torch.randn(2, 3, 4), mask, return_weights=True)
         >>> out.shape, [round(s, 4) for s in w.sum(1).tolist()]  # softmax; no history -> 0
         (torch.Size([2, 4]), [1.0, 0.0])
+        >>> AttentionPooling(4, (8,), weight_normalization="softmax+count").output_dim
+        5
     """
 
     def __init__(self, emb_dim: int, hidden_units: Sequence[int] = (64, 16),
-                 activation: Union[str, type] = "dice", weight_normalization: bool = False,
+                 activation: Union[str, type] = "dice",
+                 weight_normalization: Union[bool, str] = False,
                  dropout: float = 0.0, init: InitSpec = None, fused: bool = True) -> None:
         super().__init__()
         self.unit = LocalActivationUnit(emb_dim, hidden_units, activation, dropout, init, fused)
-        self.weight_normalization = bool(weight_normalization)
+        self.emb_dim = int(emb_dim)
+        self.pooling = pooling_mode(weight_normalization)
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the pooled output: E, E + 1 (``"softmax+count"``), 2E (``"softmax+sum"``)."""
+        extra = {"softmax+count": 1, "softmax+sum": self.emb_dim}.get(self.pooling, 0)
+        return self.emb_dim + extra
+
+    @property
+    def weight_normalization(self) -> bool:
+        """True when the (first block's) weights are a softmax: each row with history sums to 1.
+
+        Setting it takes any :func:`pooling_mode` value whose output width equals the current
+        one (a wider pooling would not fit the layer that reads it).
+        """
+        return self.pooling.startswith("softmax")
+
+    @weight_normalization.setter
+    def weight_normalization(self, value: Union[bool, str]) -> None:
+        from ...errors import ConfigError
+        was, width = self.pooling, self.output_dim
+        self.pooling = pooling_mode(value)
+        new_width = self.output_dim
+        if new_width != width:
+            self.pooling = was
+            raise ConfigError(f"att_weight_normalization={value!r} changes the pooled width "
+                              f"({width} -> {new_width}) that the next layer reads; build a "
+                              f"new model with it instead.")
 
     def forward(self, q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
                 return_weights: bool = False
@@ -227,11 +329,19 @@ class AttentionPooling(nn.Module):
         rows = torch.arange(b, device=keys.device).unsqueeze(1).expand(b, t).reshape(-1)
         scores = self.unit.score_rows(q, keys.reshape(b * t, e), rows,
                                       valid=mask.reshape(-1)).reshape(b, t)
-        if self.weight_normalization:
+        valid = mask.to(scores.dtype)
+        if self.pooling.startswith("softmax"):
             weights = masked_softmax(scores, mask)
+        elif self.pooling == "sigmoid":
+            weights = stable_sigmoid(scores) * valid
         else:
-            weights = scores * mask.to(scores.dtype)
+            weights = scores * valid
         pooled = (weights.unsqueeze(-1) * keys).sum(1)
+        if self.pooling == "softmax+count":
+            count = (stable_sigmoid(scores) * valid).sum(1, keepdim=True)
+            pooled = torch.cat([pooled, soft_count(count)], dim=1)
+        elif self.pooling == "softmax+sum":
+            pooled = torch.cat([pooled, ((scores * valid).unsqueeze(-1) * keys).sum(1)], dim=1)
         return (pooled, weights) if return_weights else pooled
 
     def pool_packed(self, q: torch.Tensor, k_valid: torch.Tensor, rows: torch.Tensor,
@@ -249,8 +359,18 @@ class AttentionPooling(nn.Module):
         """
         b, e = q.shape
         s_valid = self.unit.score_rows(q, k_valid, rows)
-        w_valid = segment_softmax(s_valid, rows, b) if self.weight_normalization else s_valid
+        if self.pooling.startswith("softmax"):
+            w_valid = segment_softmax(s_valid, rows, b)
+        elif self.pooling == "sigmoid":
+            w_valid = stable_sigmoid(s_valid)
+        else:
+            w_valid = s_valid
         pooled = weighted_row_sum(k_valid, w_valid, rows, b)
+        if self.pooling == "softmax+count":
+            count = s_valid.new_zeros(b).index_add(0, rows, stable_sigmoid(s_valid))
+            pooled = torch.cat([pooled, soft_count(count).unsqueeze(1)], dim=1)
+        elif self.pooling == "softmax+sum":
+            pooled = torch.cat([pooled, weighted_row_sum(k_valid, s_valid, rows, b)], dim=1)
         if not return_weights:
             return pooled
         return pooled, k_valid.new_zeros(b, t).index_put((rows, cols), w_valid)

@@ -131,8 +131,12 @@ class DIN(BaseModel):
         l2_reg_dnn: L2 strength on the MLP's weights.
         att_hidden_size: hidden widths of the local activation unit's MLP.
         att_activation: the unit's activation (default Dice).
-        att_weight_normalization: softmax the attention scores over valid positions (False:
-            raw scores, as the paper).
+        att_weight_normalization: how attention scores pool the behaviours (see
+            :func:`~ctrkit.models.din.attention.pooling_mode`). Default ``"softmax+count"``:
+            the softmax-pooled interest plus ``log1p`` of the summed sigmoid scores, a soft
+            count of matching behaviours (docs/defaults.md says why). False: raw scores (the
+            paper, DeepCTR-Torch's default); True: softmax only (DeepCTR's meaning);
+            ``"sigmoid"``, ``"softmax+sum"``.
         share_history_embeddings: a history sequence whose ``embedding_name`` was not set
             explicitly looks up its candidate's table (the paper's shared goods embeddings);
             False keeps DeepCTR's separate tables.
@@ -173,7 +177,7 @@ class DIN(BaseModel):
                  dnn_activation: Union[str, type] = "relu",
                  att_hidden_size: Sequence[int] = (64, 16),
                  att_activation: Union[str, type] = "dice",
-                 att_weight_normalization: bool = False, l2_reg_dnn: float = 0.0,
+                 att_weight_normalization: Union[bool, str] = "softmax+count", l2_reg_dnn: float = 0.0,
                  l2_reg_embedding: float = 1e-6, dnn_dropout: float = 0.0,
                  init_std: Optional[float] = None, seed: Optional[int] = 1024, task: str = "binary",
                  device: Any = "cpu", gpus: Any = None,
@@ -203,7 +207,7 @@ class DIN(BaseModel):
                                           fused=fused_attention)
         dnn_in = (sum(f.embedding_dim for f in self.sparse)
                   + sum(f.embedding_dim for f in self.other_sequences)
-                  + att_dim + sum(f.dimension for f in self.dense))
+                  + self.attention.output_dim + sum(f.dimension for f in self.dense))
         self.dnn = MLP(dnn_in, dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn,
                        l2_reg_dnn, self.initializer)
         self.dnn_linear = nn.Linear(self.dnn.output_dim, 1, bias=False)
@@ -272,9 +276,10 @@ class DIN(BaseModel):
         (B, T), through the packed path training and prediction use.
 
         Padded positions (and rows without history) are exactly 0. Weights are the unit's raw
-        scores unless the model uses ``att_weight_normalization`` (then each row with history
-        sums to 1). ``explain`` runs it in eval mode without autograd, under the same thread
-        guard as ``predict``, so a row's weights do not depend on its batch.
+        scores with ``att_weight_normalization=False``, their sigmoid with ``"sigmoid"``, and
+        the softmax weights (each row with history sums to 1) with True or ``"softmax…"``.
+        ``explain`` runs it in eval mode without autograd, under the same thread guard as
+        ``predict``, so a row's weights do not depend on its batch.
         """
         _, q, k_valid, rows, pos, t = self._embed_packed(batch, with_sparse=False)
         return self.attention.pool_packed(q, k_valid, rows, pos, t, return_weights=True)[1]
