@@ -108,12 +108,17 @@ class LocalActivationUnit(nn.Module):
     def _scores(self, q: torch.Tensor, q_term: torch.Tensor, w_kq: torch.Tensor,
                 keys: torch.Tensor, rows: torch.Tensor,
                 valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        # without autograd (and autocast, which has no in-place forms) the buffers are reused
+        # in place: the same values, fewer (M, H) allocations on the predict path
+        inplace = not torch.is_grad_enabled() and not torch.is_autocast_enabled(q.device.type)
         q_rows = q.index_select(0, rows)
-        h = torch.addmm(q_term.index_select(0, rows), torch.cat([keys, q_rows * keys], dim=1),
-                        w_kq)
-        return self._hidden_and_out(h, valid)
+        kq = torch.cat([keys, q_rows.mul_(keys) if inplace else q_rows * keys], dim=1)
+        h = q_term.index_select(0, rows)
+        h = h.addmm_(kq, w_kq) if inplace else torch.addmm(h, kq, w_kq)
+        return self._hidden_and_out(h, valid, inplace)
 
-    def _hidden_and_out(self, h: torch.Tensor, valid: Optional[torch.Tensor]) -> torch.Tensor:
+    def _hidden_and_out(self, h: torch.Tensor, valid: Optional[torch.Tensor],
+                        inplace: bool = False) -> torch.Tensor:
         for i, act in enumerate(self.activations):
             if i:
                 h = self.linears[i](h)
@@ -121,7 +126,8 @@ class LocalActivationUnit(nn.Module):
             h = self.dropout(act(h, valid) if masked else act(h))
         # a row-wise dot product: a behaviour's score never depends on how many share its
         # batch (mv and addmm with one output column round by the number of rows here)
-        return (h * self.out.weight.reshape(-1)).sum(1) + self.out.bias
+        w = self.out.weight.reshape(-1)
+        return (h.mul_(w) if inplace else h * w).sum(1).add_(self.out.bias)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         return self.score_rows(q, k, torch.arange(q.shape[0], device=q.device))
