@@ -1,7 +1,7 @@
 """Dice, the data-adaptive activation of DIN (Zhou et al., KDD 2018, §5.2)."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from torch import nn
@@ -124,26 +124,17 @@ class Dice(nn.Module):
             self.running_mean.lerp_(mean.detach(), self.momentum)
             self.running_var.lerp_(unbiased.detach(), self.momentum)
 
-    def inference_gate(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The eval-mode function with its per-unit constants computed once: apply it to many
-        chunks without redoing them (each call is four passes over one new buffer; with
-        ``fast=False``, the plain formula). Only for use without autograd; the constants are
-        those of the current running statistics."""
-        if not self.fast:
-            return lambda x: self._gate(x, self.running_mean, self.running_var)
+    def _gate_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """The eval-mode formula without autograd, four in-place passes over one new buffer
+        (the per-unit constants come from the current running statistics)."""
         scale = torch.rsqrt(self.running_var + self.eps)
         if self.affine:
             scale = scale * self.weight
         shift = -self.running_mean * scale
         if self.affine:
             shift = shift + self.bias
-        alpha = self.alpha
         # z = (x − E)·scale (+ β);  p·x + (1 − p)·α·x = lerp(p·x, x, α)
-        return lambda x: torch.addcmul(shift, x, scale).sigmoid_().mul_(x).lerp_(x, alpha)
-
-    def _gate_inference(self, x: torch.Tensor) -> torch.Tensor:
-        """The eval-mode formula without autograd (:meth:`inference_gate` applied once)."""
-        return self.inference_gate()(x)
+        return torch.addcmul(shift, x, scale).sigmoid_().mul_(x).lerp_(x, self.alpha)
 
     def _gate(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         """The plain formula with the given statistics (autograd through all of it)."""
